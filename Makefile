@@ -1,0 +1,30 @@
+# The two commands: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+B ?=
+
+.PHONY: install run test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+run: install
+	$(PY) -m devstack.run
+
+test: install
+	$(PY) -m devstack.test
+
+lint: install
+	$(PY) -m ruff check .
+
+bench: install
+	$(PY) -m bench $(B)
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

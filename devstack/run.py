@@ -1,0 +1,108 @@
+"""`make run`: the embedded stack (moto server, Redis, SQLite) and every process of both
+services under honcho. Ctrl-C stops them all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from devstack.moto import MotoServer, moto_answers
+from devstack.processes import ManagedProcess, port_open
+from devstack.redis import RedisServer, redis_answers
+from devstack.stack import BASE_DIR, create_topology, ensure_admin, manage, stack_env
+
+MOTO_PORT = 5000
+REDIS_PORT = 6379
+WEB_PORTS = {"monolith": 8000, "users service": 8001}
+ADMIN_USER = os.environ.get("DEMO_ADMIN_USER", "admin")
+ADMIN_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "admin")
+
+
+def say(message: str) -> None:
+    print(f"devstack: {message}", flush=True)
+
+
+def main() -> int:
+    var = BASE_DIR / "var"
+    logs = var / "log"
+    owned: list[ManagedProcess] = []
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        for name, port in WEB_PORTS.items():
+            if port_open(port):
+                say(f"port {port} (the {name}) is already in use: stop what runs there first")
+                return 1
+        redis_url = f"redis://127.0.0.1:{REDIS_PORT}"
+        if redis_answers(f"{redis_url}/0"):
+            say(f"using the Redis already running on {REDIS_PORT}")
+        else:
+            say(f"starting Redis on {REDIS_PORT}")
+            owned.append(RedisServer(REDIS_PORT, var / "redis", allow_system_install=True).start())
+        if moto_answers(MOTO_PORT):
+            say(f"using the moto server already running on {MOTO_PORT}")
+        elif port_open(MOTO_PORT):
+            say(f"port {MOTO_PORT} is taken by something that is not a moto server")
+            return 1
+        else:
+            say(f"starting the moto server (SNS/SQS) on {MOTO_PORT}")
+            owned.append(MotoServer(MOTO_PORT, logs).start())
+
+        env = stack_env(aws_endpoint=f"http://127.0.0.1:{MOTO_PORT}", redis_url=redis_url)
+        topology = create_topology(env)
+        say(f"topic {topology.topic_arn} -> queue {topology.queue_url} (DLQ {topology.dlq_url})")
+        for service in ("hr", "users"):
+            say(f"migrating {service}")
+            manage(service, "migrate", "--noinput", env=env)
+        hr_token = ensure_admin("hr", username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
+        users_token = ensure_admin("users", username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
+        # The users service calls the monolith's API with a token of its own.
+        service_token = ensure_admin("hr", username="users-service", password=os.urandom(16).hex(), env=env)
+        env.setdefault("MONOLITH_API_TOKEN", service_token)
+        say("loading demo data")
+        manage("hr", "load_demo_data", env=env)
+        print_banner(hr_token, users_token)
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=BASE_DIR, env=env
+        )
+        # SIGTERM (not only Ctrl-C) stops honcho's processes and then ours below.
+        signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
+        while True:
+            try:
+                return honcho.wait()
+            except KeyboardInterrupt:
+                continue  # honcho got the same Ctrl-C and is stopping its processes
+    finally:
+        for process in reversed(owned):
+            process.stop()
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def print_banner(hr_token: str, users_token: str) -> None:
+    print(
+        f"""
+=====================================================================
+ HR monolith     http://127.0.0.1:8000/api/users/   admin: http://127.0.0.1:8000/admin/
+ users service   http://127.0.0.1:8001/api/users/   admin: http://127.0.0.1:8001/admin/
+ API docs        http://127.0.0.1:8000/api/docs/    http://127.0.0.1:8001/api/docs/
+ admin login     {ADMIN_USER} / {ADMIN_PASSWORD}   (both services)
+ API token       monolith:      {hr_token}
+                 users service: {users_token}
+ try it:
+   curl -H "Authorization: Token {hr_token}" -H "Content-Type: application/json" \\
+        -d '{{"email":"new@example.com","first_name":"New","last_name":"Person","department":"ENG"}}' \\
+        http://127.0.0.1:8000/api/users/
+   curl -H "Authorization: Token {users_token}" http://127.0.0.1:8001/api/users/<id>/
+ Ctrl-C stops everything. Logs of Redis/moto started here: var/log/
+=====================================================================
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

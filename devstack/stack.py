@@ -1,0 +1,77 @@
+"""Environment and one-off setup steps shared by `make run` and the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from events.aws import AwsSettings, client
+from events.topology import Topology, TopologyNames, ensure_topology
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+MANAGE = [sys.executable, str(BASE_DIR / "manage.py")]
+
+#: Credentials the emulators accept; real AWS credentials come from the environment.
+EMULATOR_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def stack_env(*, aws_endpoint: str, redis_url: str, base: dict | None = None, **extra: str) -> dict:
+    """The environment every process of the embedded stack gets."""
+    env = dict(os.environ if base is None else base)
+    for name, value in EMULATOR_CREDENTIALS.items():
+        env.setdefault(name, value)
+    env["AWS_ENDPOINT_URL"] = aws_endpoint
+    env.setdefault("CELERY_BROKER_URL", f"{redis_url}/0")
+    env.setdefault("CACHE_REDIS_URL", f"{redis_url}/1")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def create_topology(env: dict) -> Topology:
+    aws = AwsSettings.from_env(env)
+    return ensure_topology(client("sns", aws), client("sqs", aws), TopologyNames.from_env(env))
+
+
+def manage(service: str, *args: str, env: dict, capture: bool = False) -> str:
+    """Run `manage.py <service> <args>`; raise with its output if it fails."""
+    result = subprocess.run([*MANAGE, service, *args], env=env, cwd=BASE_DIR, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {service} {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout if capture else ""
+
+
+def ensure_admin(service: str, *, username: str, password: str, env: dict) -> str:
+    """Create a superuser if missing (Django's own createsuperuser) and return its API token."""
+    create_env = {**env, "DJANGO_SUPERUSER_PASSWORD": password}
+    result = subprocess.run(
+        [
+            *MANAGE,
+            service,
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            username,
+            "--email",
+            f"{username}@example.com",
+        ],
+        env=create_env,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0 and "already taken" not in result.stderr:
+        raise RuntimeError(f"createsuperuser failed: {result.stderr}")
+    output = manage(service, "drf_create_token", username, env=env, capture=True)
+    match = re.search(r"token (\S+) for user", output)
+    if not match:
+        raise RuntimeError(f"unexpected drf_create_token output: {output!r}")
+    return match.group(1)

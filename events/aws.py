@@ -1,0 +1,57 @@
+"""boto3 clients for SNS and SQS with short timeouts and explicit endpoints."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Where SNS/SQS live. `endpoint_url` is moto (5000) or LocalStack (4566) locally, None on AWS."""
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    connect_timeout: float = 3.0
+    read_timeout: float = 30.0
+    max_attempts: int = 3
+
+    @classmethod
+    def from_env(cls, environ: Any = None) -> AwsSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            region=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+        )
+
+
+def client(service: str, settings: AwsSettings, **config: Any) -> Any:
+    """A boto3 client; `config` overrides botocore Config fields (e.g. read_timeout)."""
+    options = {
+        "connect_timeout": settings.connect_timeout,
+        "read_timeout": settings.read_timeout,
+        "retries": {"max_attempts": settings.max_attempts, "mode": "standard"},
+        "max_pool_connections": 50,
+    }
+    options.update(config)
+    credentials = {}
+    if settings.access_key_id:
+        credentials = {
+            "aws_access_key_id": settings.access_key_id,
+            "aws_secret_access_key": settings.secret_access_key or "",
+        }
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=settings.endpoint_url,
+        region_name=settings.region,
+        config=Config(**options),
+        **credentials,
+    )

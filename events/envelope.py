@@ -1,0 +1,63 @@
+"""The event envelope: one JSON object per SNS message (see ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from events.errors import InvalidMessage
+from events.validation import validate_envelope
+
+#: SQS refuses bodies over 256 KiB; an envelope must leave room for the SNS wrapper.
+MAX_ENVELOPE_BYTES = 200 * 1024
+REASON_BAD_JSON = "bad_json"
+REASON_TOO_LARGE = "too_large"
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 UTC with microseconds and a `Z`, the envelope's `occurred_at` format."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    aggregate_version: int
+    payload: dict[str, Any]
+    producer: str
+    schema_version: int = 1
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    occurred_at: str = field(default_factory=utc_timestamp)
+    trace_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+    def validate(self) -> Envelope:
+        validate_envelope(self.to_dict())
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Envelope:
+        """Validate `data` against the contract and build an envelope (raises `InvalidEvent`)."""
+        validate_envelope(data)
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Envelope:
+        if len(text) > MAX_ENVELOPE_BYTES:
+            raise InvalidMessage(REASON_TOO_LARGE, f"{len(text)} bytes > {MAX_ENVELOPE_BYTES}")
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidMessage(REASON_BAD_JSON, str(exc)) from exc
+        return cls.from_dict(data)

@@ -1,0 +1,52 @@
+"""Publish envelopes to the SNS topic with `publish_batch`, ten to a call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from events.envelope import Envelope
+
+SNS_BATCH_LIMIT = 10
+
+
+@dataclass
+class PublishResult:
+    """Which event ids SNS accepted and why the others were refused."""
+
+    published: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class SnsPublisher:
+    def __init__(self, sns: Any, topic_arn: str) -> None:
+        self.sns = sns
+        self.topic_arn = topic_arn
+
+    def publish_batch(self, envelopes: Sequence[Envelope]) -> PublishResult:
+        """Publish up to 10 envelopes in one call. A network error raises; entry errors are returned."""
+        if len(envelopes) > SNS_BATCH_LIMIT:
+            raise ValueError(f"publish_batch takes at most {SNS_BATCH_LIMIT} envelopes")
+        result = PublishResult()
+        if not envelopes:
+            return result
+        entries = [
+            {
+                # Batch entry ids allow [A-Za-z0-9_-], up to 80 characters: a UUID fits.
+                "Id": env.event_id,
+                "Message": env.to_json(),
+                "MessageAttributes": {
+                    "event_type": {"DataType": "String", "StringValue": env.event_type},
+                    "schema_version": {"DataType": "Number", "StringValue": str(env.schema_version)},
+                },
+            }
+            for env in envelopes
+        ]
+        response = self.sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
+        result.published = [entry["Id"] for entry in response.get("Successful", [])]
+        result.failed = {
+            entry["Id"]: f"{entry.get('Code', 'Error')}: {entry.get('Message', '')}".strip()
+            for entry in response.get("Failed", [])
+        }
+        return result

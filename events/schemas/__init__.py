@@ -1,0 +1,1 @@
+"""JSON Schemas of the event contract, one file per event type and schema_version."""

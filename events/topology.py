@@ -1,0 +1,98 @@
+"""Create the SNS topic, the SQS queue, its DLQ and the subscription, idempotently.
+
+The embedded stack, the LocalStack init script and the tests all call
+`ensure_topology`, so the names and the redrive policy live in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_TOPIC = "hr-user-events"
+DEFAULT_QUEUE = "users-service-events"
+DEFAULT_DLQ = "users-service-events-dlq"
+
+
+@dataclass(frozen=True)
+class TopologyNames:
+    topic: str = DEFAULT_TOPIC
+    queue: str = DEFAULT_QUEUE
+    dlq: str = DEFAULT_DLQ
+    #: Receives before SQS moves a message to the DLQ by itself (the backstop).
+    max_receive_count: int = 5
+    visibility_timeout: int = 30
+    #: Raw delivery puts the envelope straight in the SQS body; the bridge reads both shapes.
+    raw_delivery: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Any = None) -> TopologyNames:
+        env = os.environ if environ is None else environ
+        return cls(
+            topic=env.get("EVENTS_TOPIC_NAME", DEFAULT_TOPIC),
+            queue=env.get("EVENTS_QUEUE_NAME", DEFAULT_QUEUE),
+            dlq=env.get("EVENTS_DLQ_NAME", DEFAULT_DLQ),
+            max_receive_count=int(env.get("EVENTS_MAX_RECEIVE_COUNT", "5")),
+            visibility_timeout=int(env.get("EVENTS_VISIBILITY_TIMEOUT", "30")),
+            raw_delivery=env.get("EVENTS_RAW_DELIVERY", "0") in ("1", "true", "yes"),
+        )
+
+
+@dataclass(frozen=True)
+class Topology:
+    topic_arn: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    subscription_arn: str
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def ensure_topology(sns: Any, sqs: Any, names: TopologyNames | None = None) -> Topology:
+    """Create what is missing and bring attributes up to date; safe to call at every start."""
+    names = names or TopologyNames()
+    topic_arn = sns.create_topic(Name=names.topic)["TopicArn"]
+
+    dlq_url = sqs.create_queue(QueueName=names.dlq)["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={"MessageRetentionPeriod": "1209600"})
+
+    queue_url = sqs.create_queue(QueueName=names.queue)["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "topic-to-queue",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            "VisibilityTimeout": str(names.visibility_timeout),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(names.max_receive_count)}
+            ),
+            "Policy": json.dumps(policy),
+        },
+    )
+    subscription_arn = sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true" if names.raw_delivery else "false"},
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    return Topology(topic_arn, queue_url, queue_arn, dlq_url, dlq_arn, subscription_arn)

@@ -1,0 +1,76 @@
+"""Validate an envelope against the JSON Schema of its type and schema_version.
+
+Producer and consumer both call `validate_envelope`; a failure raises
+`InvalidEvent` whose `reason` is one of the short codes below and whose
+`detail` says which field is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+
+from events.errors import InvalidEvent
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+_SCHEMA_FILE = re.compile(r"^(?P<type>[a-z_]+\.[a-z_]+)\.v(?P<version>\d+)\.json$")
+
+REASON_NOT_AN_OBJECT = "not_an_object"
+REASON_UNKNOWN_TYPE = "unknown_event_type"
+REASON_UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+REASON_SCHEMA = "schema_violation"
+
+
+@lru_cache(maxsize=1)
+def _load() -> tuple[dict[tuple[str, int], Draft202012Validator], Registry]:
+    resources = []
+    versioned: dict[tuple[str, int], dict[str, Any]] = {}
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((schema["$id"], Resource.from_contents(schema)))
+        match = _SCHEMA_FILE.match(path.name)
+        if match and not match["type"].startswith("user-snapshot"):
+            versioned[(match["type"], int(match["version"]))] = schema
+    registry: Registry = Registry().with_resources(resources)
+    validators = {key: Draft202012Validator(schema, registry=registry) for key, schema in versioned.items()}
+    return validators, registry
+
+
+def known_versions(event_type: str) -> list[int]:
+    """The schema versions this code accepts for `event_type` (empty if the type is unknown)."""
+    validators, _ = _load()
+    return sorted(v for (t, v) in validators if t == event_type)
+
+
+def known_event_types() -> set[str]:
+    validators, _ = _load()
+    return {t for (t, _v) in validators}
+
+
+def validate_envelope(data: Any) -> None:
+    """Raise `InvalidEvent` unless `data` is a valid envelope of a known type and version."""
+    if not isinstance(data, Mapping):
+        raise InvalidEvent(REASON_NOT_AN_OBJECT, f"expected a JSON object, got {type(data).__name__}")
+    event_type = data.get("event_type")
+    version = data.get("schema_version")
+    versions = known_versions(event_type) if isinstance(event_type, str) else []
+    if not versions:
+        raise InvalidEvent(REASON_UNKNOWN_TYPE, f"event_type {event_type!r} is not in the contract")
+    if not isinstance(version, int) or isinstance(version, bool) or version not in versions:
+        raise InvalidEvent(
+            REASON_UNKNOWN_SCHEMA_VERSION,
+            f"{event_type} schema_version {version!r} is not accepted (accepted: {versions})",
+        )
+    validators, _ = _load()
+    error = best_match(validators[(event_type, version)].iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(envelope)"
+        raise InvalidEvent(REASON_SCHEMA, f"{where}: {error.message}")

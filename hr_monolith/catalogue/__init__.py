@@ -1,0 +1,1 @@
+"""Departments, positions and locations: the monolith's catalogue."""

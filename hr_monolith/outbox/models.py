@@ -1,0 +1,34 @@
+"""`OutboxEvent`: one row per event, inserted in the transaction of the change."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class OutboxEvent(models.Model):
+    # The auto-incrementing primary key is the publishing order.
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(unique=True, editable=False)
+    event_type = models.CharField(max_length=64)
+    aggregate_type = models.CharField(max_length=32)
+    aggregate_id = models.CharField(max_length=200)
+    aggregate_version = models.PositiveIntegerField()
+    envelope = models.JSONField(help_text="The full event envelope, as published.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], name="outbox_pending_idx", condition=models.Q(sent_at__isnull=True)),
+            models.Index(fields=["aggregate_type", "aggregate_id"], name="outbox_aggregate_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.aggregate_id} v{self.aggregate_version}"
+
+    @property
+    def is_sent(self) -> bool:
+        return self.sent_at is not None

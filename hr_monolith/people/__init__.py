@@ -1,0 +1,1 @@
+"""Employees (users) of the HR monolith and the services that change them."""

@@ -1,0 +1,105 @@
+"""`/api/users/`: thin DRF views over the people services and selectors."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from hr_monolith.catalogue.models import Department, Location, Position
+from hr_monolith.people import selectors, services
+from hr_monolith.people.models import User
+
+
+class UserOutput(serializers.Serializer):
+    """The user representation; event payloads use the same field names (plus no `version`)."""
+
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    department = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    position = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    location = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    start_date = serializers.DateField(allow_null=True)
+    end_date = serializers.DateField(allow_null=True)
+    is_active = serializers.BooleanField()
+    version = serializers.IntegerField()
+
+
+class UserInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    first_name = serializers.CharField(max_length=150)
+    last_name = serializers.CharField(max_length=150)
+    department = serializers.SlugRelatedField(
+        slug_field="code", queryset=Department.objects.all(), required=False, allow_null=True
+    )
+    position = serializers.SlugRelatedField(
+        slug_field="code", queryset=Position.objects.all(), required=False, allow_null=True
+    )
+    location = serializers.SlugRelatedField(
+        slug_field="code", queryset=Location.objects.all(), required=False, allow_null=True
+    )
+    start_date = serializers.DateField(required=False, allow_null=True)
+    end_date = serializers.DateField(required=False, allow_null=True)
+
+    def validate_email(self, value: str) -> str:
+        value = value.strip().lower()
+        existing = User.objects.filter(email=value)
+        if self.instance is not None:
+            existing = existing.exclude(pk=self.instance.pk)
+        if existing.exists():
+            raise serializers.ValidationError("A user with this email already exists.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        start = attrs.get("start_date", getattr(self.instance, "start_date", None))
+        end = attrs.get("end_date", getattr(self.instance, "end_date", None))
+        if start and end and end < start:
+            raise serializers.ValidationError({"end_date": ["end_date must not be before start_date."]})
+        return attrs
+
+
+class UserListApi(APIView):
+    def get(self, request: Request) -> Response:
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.user_list(), request, view=self)
+        return paginator.get_paginated_response(UserOutput(page, many=True).data)
+
+    def post(self, request: Request) -> Response:
+        data = UserInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_create(**data.validated_data)
+        return Response(UserOutput(user).data, status=status.HTTP_201_CREATED)
+
+
+class UserDetailApi(APIView):
+    def get(self, request: Request, user_id: str) -> Response:
+        return Response(UserOutput(get_object_or_404(selectors.user_list(), pk=user_id)).data)
+
+    def patch(self, request: Request, user_id: str) -> Response:
+        user = get_object_or_404(User, pk=user_id)
+        data = UserInput(instance=user, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        user = services.user_update(user_id=user.pk, data=data.validated_data)
+        return Response(UserOutput(user).data)
+
+    def delete(self, request: Request, user_id: str) -> Response:
+        get_object_or_404(User, pk=user_id)
+        services.user_erase(user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserDeactivateApi(APIView):
+    def post(self, request: Request, user_id: str) -> Response:
+        get_object_or_404(User, pk=user_id)
+        return Response(UserOutput(services.user_deactivate(user_id=user_id)).data)
+
+
+class UserReactivateApi(APIView):
+    def post(self, request: Request, user_id: str) -> Response:
+        get_object_or_404(User, pk=user_id)
+        return Response(UserOutput(services.user_reactivate(user_id=user_id)).data)

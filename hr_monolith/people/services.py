@@ -1,0 +1,123 @@
+"""State changes of employees. Each locks the row, bumps `version` by one and writes
+the event to the outbox in the same transaction."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from hr_monolith.catalogue.models import Department, Location, Position
+from hr_monolith.outbox.services import outbox_write
+from hr_monolith.people import events
+from hr_monolith.people.models import User
+
+#: Fields `user_update` may change.
+UPDATABLE_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "department",
+    "position",
+    "location",
+    "start_date",
+    "end_date",
+)
+
+
+def _save(user: User, *, fields: list[str] | None = None) -> None:
+    user.full_clean(validate_unique=False)
+    try:
+        with transaction.atomic():
+            user.save(update_fields=fields)
+    except IntegrityError as exc:
+        if "email" in str(exc).lower() or "unique" in str(exc).lower():
+            raise ValidationError({"email": ["A user with this email already exists."]}) from exc
+        raise
+
+
+def _locked(user_id: uuid.UUID | str) -> User:
+    return (
+        User.objects.select_for_update().select_related("department", "position", "location").get(pk=user_id)
+    )
+
+
+def user_create(
+    *,
+    email: str,
+    first_name: str,
+    last_name: str,
+    department: Department | None = None,
+    position: Position | None = None,
+    location: Location | None = None,
+    start_date: datetime.date | None = None,
+    end_date: datetime.date | None = None,
+    is_active: bool = True,
+) -> User:
+    with transaction.atomic():
+        user = User(
+            email=email.strip().lower(),
+            first_name=first_name,
+            last_name=last_name,
+            department=department,
+            position=position,
+            location=location,
+            start_date=start_date,
+            end_date=end_date,
+            is_active=is_active,
+            version=1,
+        )
+        _save(user)
+        outbox_write(events.user_created_event(user))
+    return user
+
+
+def user_update(*, user_id: uuid.UUID | str, data: dict[str, Any]) -> User:
+    unknown = set(data) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["This field cannot be updated."] for name in sorted(unknown)})
+    with transaction.atomic():
+        user = _locked(user_id)
+        changed = [name for name, value in data.items() if getattr(user, name) != value]
+        if not changed:
+            return user
+        for name in changed:
+            value = data[name]
+            setattr(user, name, value.strip().lower() if name == "email" else value)
+        user.version += 1
+        _save(user, fields=[*changed, "version", "updated_at"])
+        outbox_write(events.user_updated_event(user))
+    return user
+
+
+def _set_active(user_id: uuid.UUID | str, active: bool) -> User:
+    with transaction.atomic():
+        user = _locked(user_id)
+        if user.is_active == active:
+            return user
+        user.is_active = active
+        user.version += 1
+        _save(user, fields=["is_active", "version", "updated_at"])
+        builder = events.user_reactivated_event if active else events.user_deactivated_event
+        outbox_write(builder(user))
+    return user
+
+
+def user_deactivate(*, user_id: uuid.UUID | str) -> User:
+    return _set_active(user_id, False)
+
+
+def user_reactivate(*, user_id: uuid.UUID | str) -> User:
+    return _set_active(user_id, True)
+
+
+def user_erase(*, user_id: uuid.UUID | str) -> None:
+    """GDPR erase: delete the row; the `user.erased` event carries only the id and version."""
+    with transaction.atomic():
+        user = _locked(user_id)
+        user.version += 1
+        outbox_write(events.user_erased_event(user))
+        user.delete()

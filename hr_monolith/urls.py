@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from hr_monolith.catalogue.apis import CatalogueDetailApi, CatalogueListApi
+from hr_monolith.health import health
+from hr_monolith.people import apis as people
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health/", health, name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/users/", people.UserListApi.as_view(), name="user-list"),
+    path("api/users/<uuid:user_id>/", people.UserDetailApi.as_view(), name="user-detail"),
+    path("api/users/<uuid:user_id>/deactivate/", people.UserDeactivateApi.as_view(), name="user-deactivate"),
+    path("api/users/<uuid:user_id>/reactivate/", people.UserReactivateApi.as_view(), name="user-reactivate"),
+]
+for kind in ("departments", "positions", "locations"):
+    urlpatterns += [
+        path(f"api/{kind}/", CatalogueListApi.as_view(kind=kind), name=f"{kind}-list"),
+        path(f"api/{kind}/<str:code>/", CatalogueDetailApi.as_view(kind=kind), name=f"{kind}-detail"),
+    ]

@@ -1,0 +1,1 @@
+"""The SQS→Celery bridge as a Django app: `run_bridge` and the wiring from settings."""

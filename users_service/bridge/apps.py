@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BridgeConfig(AppConfig):
+    name = "users_service.bridge"
+    label = "bridge"

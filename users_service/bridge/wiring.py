@@ -1,0 +1,35 @@
+"""Build the bridge from settings: SQS client, topology, allow-list, Celery publisher."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from events.aws import AwsSettings, client
+from events.bridge import Bridge, BridgeStats
+from events.celery_publisher import CeleryTaskPublisher
+from events.topology import Topology, TopologyNames, ensure_topology
+from users_service.celery import app as celery_app
+from users_service.routing import ROUTES
+
+
+def topology() -> Topology:
+    aws = AwsSettings.from_env()
+    return ensure_topology(client("sns", aws), client("sqs", aws), TopologyNames.from_env())
+
+
+def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
+    aws = AwsSettings.from_env()
+    # Long polls must return before the client gives up on the connection.
+    sqs = client("sqs", aws, read_timeout=settings.BRIDGE_WAIT_SECONDS + 10)
+    names = TopologyNames.from_env()
+    top = ensure_topology(client("sns", aws), sqs, names)
+    return Bridge(
+        sqs=sqs,
+        queue_url=top.queue_url,
+        dlq_url=top.dlq_url,
+        publisher=CeleryTaskPublisher(celery_app),
+        routes=ROUTES,
+        allowed_topic_arns=settings.BRIDGE_ALLOWED_TOPIC_ARNS or [top.topic_arn],
+        wait_seconds=settings.BRIDGE_WAIT_SECONDS,
+        stats=stats,
+    )

@@ -1,0 +1,85 @@
+"""Apply user events to the read model, exactly once in effect.
+
+Order of checks, all in one transaction: the inbox (a repeated event is a
+no-op), then the version (only a newer `aggregate_version` is applied), then
+the tombstone (an erased user stays erased whatever arrives later).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from events import types
+from events.envelope import Envelope
+from users_service.directory.models import InboxEntry, UserRecord
+
+SNAPSHOT_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "department",
+    "position",
+    "location",
+    "start_date",
+    "end_date",
+    "is_active",
+)
+
+
+class ApplyOutcome(enum.StrEnum):
+    APPLIED = "applied"
+    STALE = "stale"
+    DUPLICATE = "duplicate"
+
+
+def _occurred_at(envelope: Envelope) -> datetime:
+    return datetime.fromisoformat(envelope.occurred_at.replace("Z", "+00:00"))
+
+
+def apply_user_event(*, envelope: dict[str, Any], task_name: str) -> ApplyOutcome:
+    """Apply a `user.*` snapshot or erase event; validates it against the contract first."""
+    event = Envelope.from_dict(envelope)
+    if event.event_type not in types.USER_SNAPSHOT_TYPES | {types.USER_ERASED}:
+        raise ValueError(f"{event.event_type} is not a user state event")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                inbox = InboxEntry.objects.create(
+                    event_id=event.event_id,
+                    task_name=task_name,
+                    event_type=event.event_type,
+                    aggregate_id=event.aggregate_id,
+                    aggregate_version=event.aggregate_version,
+                    outcome=InboxEntry.Outcome.APPLIED,
+                )
+        except IntegrityError:
+            return ApplyOutcome.DUPLICATE
+        UserRecord.objects.get_or_create(pk=event.aggregate_id, defaults={"version": 0})
+        record = UserRecord.objects.select_for_update().get(pk=event.aggregate_id)
+        if record.erased or record.version >= event.aggregate_version:
+            inbox.outcome = InboxEntry.Outcome.STALE
+            inbox.save(update_fields=["outcome"])
+            return ApplyOutcome.STALE
+        if event.event_type == types.USER_ERASED:
+            _make_tombstone(record)
+        else:
+            for name in SNAPSHOT_FIELDS:
+                setattr(record, name, event.payload[name])
+        record.version = event.aggregate_version
+        record.last_event_id = event.event_id
+        record.last_event_at = _occurred_at(event)
+        record.save()
+    return ApplyOutcome.APPLIED
+
+
+def _make_tombstone(record: UserRecord) -> None:
+    """Drop every piece of personal data; keep the id and the version."""
+    record.erased = True
+    record.email = record.first_name = record.last_name = ""
+    record.department = record.position = record.location = None
+    record.start_date = record.end_date = None
+    record.is_active = False

@@ -1,0 +1,27 @@
+"""The routing table: which Celery tasks (and queues) each event type fans out to.
+
+The only place that maps events to tasks. A contract type missing here is
+dead-lettered as unroutable; an empty tuple means "acknowledge, nothing to do".
+"""
+
+from __future__ import annotations
+
+from events import types
+from events.bridge import Route, RoutingTable
+
+QUEUE_EVENTS = "events"
+QUEUE_CACHE = "cache"
+QUEUE_REPORTS = "reports"
+
+APPLY_USER_EVENT = Route("directory.apply_user_event", QUEUE_EVENTS)
+
+ROUTES: RoutingTable = {
+    types.USER_CREATED: (APPLY_USER_EVENT,),
+    types.USER_UPDATED: (APPLY_USER_EVENT,),
+    types.USER_DEACTIVATED: (APPLY_USER_EVENT,),
+    types.USER_REACTIVATED: (APPLY_USER_EVENT,),
+    types.USER_ERASED: (APPLY_USER_EVENT,),
+    # Consumed once the resources and catalogue caches exist.
+    types.USER_RESOURCES_CHANGED: (),
+    types.CATALOGUE_CHANGED: (),
+}

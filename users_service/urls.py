@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from users_service.directory import apis as directory
+from users_service.health import health
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health/", health, name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/users/", directory.UserListApi.as_view(), name="user-list"),
+    path("api/users/<uuid:user_id>/", directory.UserDetailApi.as_view(), name="user-detail"),
+]
