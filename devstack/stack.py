@@ -25,6 +25,8 @@ EMULATOR_CREDENTIALS = {
 def stack_env(*, aws_endpoint: str, redis_url: str, base: dict | None = None, **extra: str) -> dict:
     """The environment every process of the embedded stack gets."""
     env = dict(os.environ if base is None else base)
+    # Each process picks its own service (manage.py hr|users, celery -A users_service).
+    env.pop("DJANGO_SETTINGS_MODULE", None)
     for name, value in EMULATOR_CREDENTIALS.items():
         env.setdefault(name, value)
     env["AWS_ENDPOINT_URL"] = aws_endpoint

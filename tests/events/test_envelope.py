@@ -1,0 +1,108 @@
+"""The envelope and its JSON Schemas: what the contract accepts and what it refuses, and why."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from events import types
+from events.envelope import MAX_ENVELOPE_BYTES, Envelope
+from events.errors import InvalidEvent, InvalidMessage
+from events.validation import known_event_types, validate_envelope
+
+
+def snapshot(**overrides):
+    payload = {
+        "id": str(uuid.uuid4()),
+        "email": "ada@example.com",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "department": "ENG",
+        "position": None,
+        "location": "LON",
+        "start_date": "2020-01-02",
+        "end_date": None,
+        "is_active": True,
+    }
+    payload.update(overrides)
+    return payload
+
+
+def user_event(event_type=types.USER_CREATED, version=1, **payload_overrides) -> Envelope:
+    payload = snapshot(**payload_overrides)
+    return Envelope(
+        event_type=event_type,
+        aggregate_type="user",
+        aggregate_id=payload["id"],
+        aggregate_version=version,
+        producer="hr_monolith",
+        payload=payload,
+    )
+
+
+def test_every_contract_type_has_a_schema():
+    assert known_event_types() == set(types.ALL_TYPES)
+
+
+def test_envelope_round_trips_through_json():
+    event = user_event().validate()
+    again = Envelope.from_json(event.to_json())
+    assert again == event
+    assert json.loads(event.to_json())["occurred_at"].endswith("Z")
+
+
+def test_unknown_event_type_is_refused():
+    data = user_event().to_dict() | {"event_type": "user.promoted"}
+    with pytest.raises(InvalidEvent) as exc:
+        validate_envelope(data)
+    assert exc.value.reason == "unknown_event_type"
+    assert "user.promoted" in exc.value.detail
+
+
+def test_unknown_schema_version_is_refused():
+    data = user_event().to_dict() | {"schema_version": 2}
+    with pytest.raises(InvalidEvent) as exc:
+        validate_envelope(data)
+    assert exc.value.reason == "unknown_schema_version"
+
+
+def test_missing_payload_field_is_refused_with_its_name():
+    data = user_event().to_dict()
+    del data["payload"]["email"]
+    with pytest.raises(InvalidEvent) as exc:
+        validate_envelope(data)
+    assert exc.value.reason == "schema_violation"
+    assert "email" in exc.value.detail
+
+
+def test_wrong_type_is_refused_with_its_path():
+    data = user_event().to_dict()
+    data["payload"]["is_active"] = "yes"
+    with pytest.raises(InvalidEvent) as exc:
+        validate_envelope(data)
+    assert exc.value.detail.startswith("payload/is_active")
+
+
+def test_erased_event_carries_no_personal_data():
+    event = user_event(types.USER_ERASED)
+    with pytest.raises(InvalidEvent):
+        event.validate()
+    Envelope(
+        event_type=types.USER_ERASED,
+        aggregate_type="user",
+        aggregate_id=event.aggregate_id,
+        aggregate_version=2,
+        producer="hr_monolith",
+        payload={"id": event.aggregate_id},
+    ).validate()
+
+
+def test_bad_json_and_oversize_bodies_are_invalid_messages():
+    with pytest.raises(InvalidMessage) as exc:
+        Envelope.from_json("{not json")
+    assert exc.value.reason == "bad_json"
+    with pytest.raises(InvalidMessage) as exc:
+        Envelope.from_json("x" * (MAX_ENVELOPE_BYTES + 1))
+    assert exc.value.reason == "too_large"

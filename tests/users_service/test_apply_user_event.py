@@ -1,0 +1,90 @@
+"""The read model applies each event once, in version order, and never resurrects an erased user."""
+
+from __future__ import annotations
+
+import pytest
+
+from events import types
+from events.errors import InvalidEvent
+from tests.users_service.events import new_user_id, user_state_event
+from users_service.directory.models import InboxEntry, UserRecord
+from users_service.directory.services import ApplyOutcome, apply_user_event
+
+pytestmark = pytest.mark.django_db
+TASK = "directory.apply_user_event"
+
+
+def apply(envelope) -> ApplyOutcome:
+    return apply_user_event(envelope=envelope, task_name=TASK)
+
+
+def test_created_event_creates_the_record():
+    user_id = new_user_id()
+    assert apply(user_state_event(user_id, 1, types.USER_CREATED)) is ApplyOutcome.APPLIED
+    record = UserRecord.objects.get(pk=user_id)
+    assert (record.version, record.last_name, record.department, record.erased) == (1, "v1", "ENG", False)
+
+
+def test_duplicate_event_is_applied_once():
+    user_id = new_user_id()
+    created = user_state_event(user_id, 1, types.USER_CREATED)
+    outcomes = [apply(created) for _ in range(3)]
+    assert outcomes == [ApplyOutcome.APPLIED, ApplyOutcome.DUPLICATE, ApplyOutcome.DUPLICATE]
+    assert InboxEntry.objects.filter(event_id=created["event_id"]).count() == 1
+
+
+def test_older_event_after_newer_changes_nothing():
+    user_id = new_user_id()
+    events = [
+        user_state_event(user_id, v, types.USER_CREATED if v == 1 else types.USER_UPDATED) for v in (1, 2, 3)
+    ]
+    outcomes = [apply(e) for e in reversed(events)]
+    assert outcomes == [ApplyOutcome.APPLIED, ApplyOutcome.STALE, ApplyOutcome.STALE]
+    record = UserRecord.objects.get(pk=user_id)
+    assert (record.version, record.last_name) == (3, "v3")
+    assert InboxEntry.objects.filter(outcome="stale").count() == 2
+
+
+def test_deactivation_is_applied():
+    user_id = new_user_id()
+    apply(user_state_event(user_id, 1, types.USER_CREATED))
+    apply(user_state_event(user_id, 2, types.USER_DEACTIVATED, is_active=False))
+    assert UserRecord.objects.get(pk=user_id).is_active is False
+
+
+def test_erase_leaves_a_tombstone_without_personal_data():
+    user_id = new_user_id()
+    apply(user_state_event(user_id, 1, types.USER_CREATED))
+    assert apply(user_state_event(user_id, 2, types.USER_ERASED)) is ApplyOutcome.APPLIED
+    record = UserRecord.objects.get(pk=user_id)
+    assert record.erased
+    assert record.version == 2
+    assert (record.email, record.first_name, record.last_name, record.department) == ("", "", "", None)
+
+
+def test_update_after_erase_stays_erased():
+    user_id = new_user_id()
+    apply(user_state_event(user_id, 2, types.USER_ERASED))
+    assert apply(user_state_event(user_id, 3, types.USER_UPDATED)) is ApplyOutcome.STALE
+    assert apply(user_state_event(user_id, 1, types.USER_CREATED)) is ApplyOutcome.STALE
+    record = UserRecord.objects.get(pk=user_id)
+    assert record.erased
+    assert record.email == ""
+
+
+def test_invalid_envelope_is_refused_before_anything_is_written():
+    bad = user_state_event(new_user_id(), 1, types.USER_CREATED)
+    del bad["payload"]["email"]
+    with pytest.raises(InvalidEvent):
+        apply(bad)
+    assert not InboxEntry.objects.exists()
+    assert not UserRecord.objects.exists()
+
+
+def test_the_celery_task_runs_the_service():
+    from users_service.directory.tasks import apply_user_event as task
+
+    user_id = new_user_id()
+    result = task.apply(args=[user_state_event(user_id, 1, types.USER_CREATED)])
+    assert result.get() == "applied"
+    assert UserRecord.objects.filter(pk=user_id).exists()
