@@ -66,13 +66,21 @@ def main() -> int:
         honcho = subprocess.Popen(
             [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=BASE_DIR, env=env
         )
+        stopping = []
+
+        def stop_honcho(*_: object) -> None:
+            stopping.append(True)
+            honcho.send_signal(signal.SIGTERM)
+
         # SIGTERM (not only Ctrl-C) stops honcho's processes and then ours below.
-        signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
+        signal.signal(signal.SIGTERM, stop_honcho)
         while True:
             try:
-                return honcho.wait()
+                code = honcho.wait()
+                return 0 if stopping else code
             except KeyboardInterrupt:
-                continue  # honcho got the same Ctrl-C and is stopping its processes
+                # A terminal's Ctrl-C reaches honcho too; a SIGINT sent to us alone must be passed on.
+                stop_honcho()
     finally:
         for process in reversed(owned):
             process.stop()
