@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 B ?=
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench localstack clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,9 @@ lint: install
 
 bench: install
 	$(PY) -m bench $(B)
+
+localstack: install
+	$(PY) -m devstack.localstack
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
