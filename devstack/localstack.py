@@ -66,20 +66,31 @@ def ensure_installed() -> Path:
         return python()
     print(f"devstack: installing LocalStack into {VENV} (once, a few minutes)", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PINS],
-                   check=True)
+    subprocess.run(
+        [str(python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PINS], check=True
+    )
     (filesystem_root() / "usr" / "lib" / "localstack").mkdir(parents=True, exist_ok=True)
     # Without this the server builds the catalogue at its first call (+3.5 s, +360 MB).
-    subprocess.run([str(python()), "-m", "localstack.aws.spec"], env=_runtime_env(DEFAULT_PORT), check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(python()), "-m", "localstack.aws.spec"],
+        env=_runtime_env(DEFAULT_PORT),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     marker.touch()
     return python()
 
 
 def localstack_answers(port: int) -> bool:
     """Ready means a real call works: the health endpoint says ready before SNS/SQS do."""
-    settings = AwsSettings(endpoint_url=f"http://127.0.0.1:{port}", access_key_id="test",
-                           secret_access_key="test", connect_timeout=0.5, read_timeout=2, max_attempts=1)
+    settings = AwsSettings(
+        endpoint_url=f"http://127.0.0.1:{port}",
+        access_key_id="test",
+        secret_access_key="test",
+        connect_timeout=0.5,
+        read_timeout=2,
+        max_attempts=1,
+    )
     try:
         client("sqs", settings).list_queues()
         return True
@@ -89,8 +100,12 @@ def localstack_answers(port: int) -> bool:
 
 class LocalStackServer(ManagedProcess):
     def __init__(self, port: int = DEFAULT_PORT, log_dir: Path | None = None) -> None:
-        super().__init__(f"localstack-{port}", [str(python()), "-m", "localstack.runtime.main"],
-                         log_dir=log_dir or BASE_DIR / "var" / "log", env=_runtime_env(port))
+        super().__init__(
+            f"localstack-{port}",
+            [str(python()), "-m", "localstack.runtime.main"],
+            log_dir=log_dir or BASE_DIR / "var" / "log",
+            env=_runtime_env(port),
+        )
         self.port = port
 
     @property
@@ -103,8 +118,12 @@ class LocalStackServer(ManagedProcess):
             raise RuntimeError(f"port {self.port} is taken")
         ensure_installed()
         super().start()
-        wait_until(lambda: localstack_answers(self.port) or not self.running, timeout=60,
-                   what=f"LocalStack on {self.port}", interval=0.2)
+        wait_until(
+            lambda: localstack_answers(self.port) or not self.running,
+            timeout=60,
+            what=f"LocalStack on {self.port}",
+            interval=0.2,
+        )
         if not self.running:
             raise RuntimeError(f"LocalStack exited:\n{self.log_tail()}")
         return self

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "users_service.directory",
     "users_service.bridge",
+    "users_service.ops",
 ]
 
 MIDDLEWARE = [
@@ -118,6 +119,8 @@ SPECTACULAR_SETTINGS = {
 # --- Redis: the broker and the cache are separate roles ----------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL", "redis://127.0.0.1:6379/1")
+# Counters shared by the bridge, workers and web processes (see users_service/ops/metrics.py).
+METRICS_REDIS_URL = os.environ.get("METRICS_REDIS_URL", CELERY_BROKER_URL)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

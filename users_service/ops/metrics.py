@@ -1,0 +1,99 @@
+"""Counters and gauges shared by every process of the users service (bridge, workers, web).
+
+Stored in Redis (`METRICS_REDIS_URL`, by default the broker's Redis, which never
+evicts) so that `/metrics`, `/health/` and `/ops/` in the web process see what the
+bridge and the workers counted. The one place that names a metric's storage.
+
+    metrics.incr("cache_hits_total", labels={"cache": "resources"})
+    metrics.publish_gauges("bridge", {"oldest_message_age_seconds": 1.2})
+    metrics.snapshot()  # {"cache_hits_total{cache=\"resources\"}": 10.0, ...}
+
+Counting never breaks the caller: a Redis error is logged and the count is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+COUNTERS_KEY = "metrics:counters"
+GAUGES_KEY_PREFIX = "metrics:gauges:"
+#: A process that stops publishing its gauges drops out of `snapshot()` after this long.
+GAUGE_TTL_SECONDS = 120
+
+
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+
+def client() -> redis.Redis:
+    return _client(settings.METRICS_REDIS_URL)
+
+
+def series(name: str, labels: Mapping[str, str] | None = None) -> str:
+    """Prometheus-style series name: `name{a="x",b="y"}`."""
+    if not labels:
+        return name
+    inner = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+def incr(name: str, amount: float = 1, *, labels: Mapping[str, str] | None = None) -> None:
+    try:
+        client().hincrbyfloat(COUNTERS_KEY, series(name, labels), amount)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("metric %s not counted: %s", name, exc)
+
+
+def incr_many(amounts: Mapping[str, float]) -> None:
+    """Add several counters (keys already built with `series`) in one round trip."""
+    if not amounts:
+        return
+    try:
+        pipe = client().pipeline(transaction=False)
+        for key, amount in amounts.items():
+            pipe.hincrbyfloat(COUNTERS_KEY, key, amount)
+        pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        log.warning("%d metrics not counted: %s", len(amounts), exc)
+
+
+def publish_gauges(source: str, values: Mapping[str, float]) -> None:
+    """Current values from one process (replaced at each call, expire if it dies)."""
+    key = f"{GAUGES_KEY_PREFIX}{source}:{socket.gethostname()}:{os.getpid()}"
+    try:
+        pipe = client().pipeline(transaction=False)
+        pipe.delete(key)
+        if values:
+            pipe.hset(key, mapping={k: float(v) for k, v in values.items()})
+        pipe.expire(key, GAUGE_TTL_SECONDS)
+        pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        log.warning("gauges of %s not published: %s", source, exc)
+
+
+def snapshot() -> dict[str, float]:
+    """Every counter, plus every live process's gauges (labelled with `source`). Raises on Redis errors."""
+    redis_client = client()
+    values = {k.decode(): float(v) for k, v in redis_client.hgetall(COUNTERS_KEY).items()}
+    for key in redis_client.scan_iter(f"{GAUGES_KEY_PREFIX}*", count=100):
+        source = key.decode()[len(GAUGES_KEY_PREFIX) :]
+        for name, value in redis_client.hgetall(key).items():
+            values[series(name.decode(), {"source": source})] = float(value)
+    return values
+
+
+def reset() -> None:
+    """Forget every counter and gauge (tests, or an operator starting afresh)."""
+    redis_client = client()
+    keys = [COUNTERS_KEY, *redis_client.scan_iter(f"{GAUGES_KEY_PREFIX}*", count=100)]
+    redis_client.delete(*keys)
