@@ -1,0 +1,34 @@
+"""Celery tasks of the reports (queue `reports`): thin shells around `services`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from celery import shared_task
+from django.db import OperationalError
+
+from users_service.reports import services
+from users_service.reports.reconciliation import MonolithError
+
+QUEUE = "reports"
+
+
+@shared_task(
+    name="reports.run_report",
+    bind=True,
+    queue=QUEUE,
+    autoretry_for=(OperationalError, MonolithError, requests.RequestException),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+)
+def run_report(self: Any, name: str, period: str | None = None) -> dict[str, Any]:
+    run = services.report_run(name=name, period=period, task_id=self.request.id or "")
+    return {"run": run.pk, "report": run.report, "period": run.period, "status": run.status}
+
+
+@shared_task(name="reports.cleanup_report_runs", queue=QUEUE)
+def cleanup_report_runs() -> int:
+    return services.report_runs_cleanup()
