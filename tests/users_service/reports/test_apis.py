@@ -97,3 +97,18 @@ def test_ops_page_needs_a_login_and_shows_a_chart_per_report(db, runs, metrics_r
         assert "<svg" in page[start : page.index("</section>", start)], section
     reconciliation = page.index('id="report-reconciliation"')
     assert "No run yet" in page[reconciliation : page.index("</section>", reconciliation)]
+
+
+def test_admin_lists_runs_and_shows_figures_rows_and_chart(db, runs):
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "x"))
+
+    listing = client.get("/admin/reports/reportrun/", {"report__exact": "joiners_and_leavers"})
+    assert listing.status_code == 200
+    assert "2026-W47" in listing.content.decode()
+    assert "2026-11-21" not in listing.content.decode()
+
+    detail = client.get(f"/admin/reports/reportrun/{runs['headcount'].pk}/change/").content.decode()
+    assert "<th>total</th><td>3</td>" in detail
+    assert "<td>ENG</td><td>2</td>" in detail
+    assert "<svg" in detail
