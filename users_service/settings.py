@@ -176,6 +176,8 @@ REPORTS_RETENTION_DAYS = int(os.environ.get("REPORTS_RETENTION_DAYS", "90"))
 REPORTS_BEAT_LOCK_URL = os.environ.get("REPORTS_BEAT_LOCK_URL", CELERY_BROKER_URL)
 REPORTS_BEAT_LOCK_TTL = float(os.environ.get("REPORTS_BEAT_LOCK_TTL", "30"))
 RECONCILIATION_PAGE_SIZE = int(os.environ.get("RECONCILIATION_PAGE_SIZE", "200"))
+# Report tasks go to their own queue however they are sent (beat, `.delay()`, admin's "run now").
+CELERY_TASK_ROUTES = {"reports.*": {"queue": "reports"}}
 
 LOGGING = {
     "version": 1,

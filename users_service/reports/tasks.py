@@ -1,4 +1,4 @@
-"""Celery tasks of the reports (queue `reports`): thin shells around `services`."""
+"""Celery tasks of the reports (queue `reports`, see CELERY_TASK_ROUTES): thin shells around `services`."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from django.db import OperationalError
 
 from users_service.reports import services
 from users_service.reports.reconciliation import MonolithError
+from users_service.routing import QUEUE_REPORTS
 
-QUEUE = "reports"
+QUEUE = QUEUE_REPORTS
 
 
 @shared_task(
     name="reports.run_report",
     bind=True,
-    queue=QUEUE,
     autoretry_for=(OperationalError, MonolithError, requests.RequestException),
     retry_backoff=True,
     retry_backoff_max=300,
@@ -29,6 +29,6 @@ def run_report(self: Any, name: str, period: str | None = None) -> dict[str, Any
     return {"run": run.pk, "report": run.report, "period": run.period, "status": run.status}
 
 
-@shared_task(name="reports.cleanup_report_runs", queue=QUEUE)
+@shared_task(name="reports.cleanup_report_runs")
 def cleanup_report_runs() -> int:
     return services.report_runs_cleanup()

@@ -100,3 +100,11 @@ def test_crontabs_follow_time_zone_across_the_dst_change(db, settings):
     spring_run = datetime(2026, 3, 29, 0, 5, tzinfo=UTC)
     assert not due_at(datetime(2026, 3, 29, 23, 0, tzinfo=UTC), spring_run)
     assert due_at(datetime(2026, 3, 29, 23, 6, tzinfo=UTC), spring_run)
+
+
+@pytest.mark.parametrize("task", ["reports.run_report", "reports.cleanup_report_runs"])
+def test_report_tasks_are_routed_to_the_reports_queue_however_sent(task):
+    from users_service.celery import app
+
+    assert app.amqp.router.route({}, task)["queue"].name == "reports"
+    assert app.amqp.router.route({}, "directory.apply_user_event")["queue"].name == "events"
