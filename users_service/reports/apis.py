@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import renderers, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
@@ -72,7 +73,11 @@ def _flat_figures(run: ReportRun) -> dict:
     }
 
 
+FORMAT_PARAMETER = OpenApiParameter("format", str, enum=["json", "csv"], description="csv: text/csv")
+
+
 class ReportRunListApi(ReportApiBase):
+    @extend_schema(parameters=[ReportRunFilter, FORMAT_PARAMETER], responses=ReportRunOutput(many=True))
     def get(self, request: Request) -> Response:
         query = ReportRunFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -91,6 +96,7 @@ class ReportRunListApi(ReportApiBase):
 
 
 class ReportRunDetailApi(ReportApiBase):
+    @extend_schema(parameters=[FORMAT_PARAMETER], responses=ReportRunOutput)
     def get(self, request: Request, run_id: int) -> Response:
         try:
             run = selectors.report_run_get(run_id)
