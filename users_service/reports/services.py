@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from users_service.reports.definitions import get_report
@@ -25,14 +26,44 @@ def report_period(*, name: str, period: str | None = None) -> Period:
     return current_period(report.granularity, previous=report.previous_period)
 
 
-def _claim(*, name: str, period: Period, task_id: str) -> tuple[ReportRun, bool]:
-    """The run's row, created if missing; the unique constraint settles a race between two creators."""
-    defaults = {"period_start": period.start, "period_end": period.end, "task_id": task_id}
+def _create_or_get(*, name: str, period: Period, task_id: str) -> tuple[ReportRun, bool]:
+    """The run's row, created (already claimed by us) if missing; the unique constraint settles a race."""
+    defaults = {
+        "period_start": period.start,
+        "period_end": period.end,
+        "task_id": task_id,
+        "status": ReportRun.Status.RUNNING,
+        "started_at": timezone.now(),
+        "attempts": 1,
+    }
     try:
         with transaction.atomic():
             return ReportRun.objects.get_or_create(report=name, period=period.key, defaults=defaults)
     except IntegrityError:
         return ReportRun.objects.get(report=name, period=period.key), False
+
+
+def _take_over(run: ReportRun, *, force: bool, task_id: str) -> bool:
+    """Claim an existing run with one conditional UPDATE, so that two workers never compute it together.
+
+    Claimable: a failed run, a run whose computing attempt must have died (running for
+    longer than the task time limit), and with `force` a succeeded one.
+    """
+    abandoned_before = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    claimable = Q(status=ReportRun.Status.FAILED) | Q(
+        status=ReportRun.Status.RUNNING, started_at__lt=abandoned_before
+    )
+    if force:
+        claimable |= Q(status=ReportRun.Status.SUCCEEDED)
+    won = ReportRun.objects.filter(claimable, pk=run.pk).update(
+        status=ReportRun.Status.RUNNING,
+        started_at=timezone.now(),
+        attempts=F("attempts") + 1,
+        task_id=task_id or run.task_id,
+        error="",
+    )
+    run.refresh_from_db()
+    return won == 1
 
 
 def report_run(
@@ -45,21 +76,16 @@ def report_run(
 ) -> ReportRun:
     """Compute report `name` for `period` unless it already succeeded (then return that run).
 
-    A retry or a duplicate delivery finds the same row: a failed or interrupted run is
-    computed again into it, a succeeded one is left alone unless `force`.
+    A retry or a duplicate delivery finds the same row. A failed or abandoned run is
+    computed again into it; a succeeded one is left alone unless `force`; a run that
+    another worker is computing right now is returned as it is (status `running`).
     """
     report = get_report(name)
     target = report_period(name=name, period=period)
-    run, created = _claim(name=name, period=target, task_id=task_id)
-    if not created and run.status == ReportRun.Status.SUCCEEDED and not force:
-        log.info("report %s for %s already done (run %s): not run again", name, target.key, run.pk)
+    run, created = _create_or_get(name=name, period=target, task_id=task_id)
+    if not created and not _take_over(run, force=force, task_id=task_id):
+        log.info("report %s for %s is %s (run %s): not computed again", name, target.key, run.status, run.pk)
         return run
-    run.status = ReportRun.Status.RUNNING
-    run.started_at = timezone.now()
-    run.attempts += 1
-    run.task_id = task_id or run.task_id
-    run.error = ""
-    run.save(update_fields=["status", "started_at", "attempts", "task_id", "error"])
     try:
         result = report.compute(target, progress)
     except Exception as exc:

@@ -6,9 +6,11 @@ from typing import Any
 
 import requests
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 from users_service.reports import services
+from users_service.reports.models import ReportRun
 from users_service.reports.reconciliation import MonolithError
 from users_service.routing import QUEUE_REPORTS
 
@@ -26,6 +28,10 @@ QUEUE = QUEUE_REPORTS
 )
 def run_report(self: Any, name: str, period: str | None = None) -> dict[str, Any]:
     run = services.report_run(name=name, period=period, task_id=self.request.id or "")
+    if run.status == ReportRun.Status.RUNNING:
+        # Another worker is computing this period, or died doing so: look again once that
+        # attempt must have ended (then it has succeeded, or it can be taken over).
+        raise self.retry(countdown=settings.CELERY_TASK_TIME_LIMIT + 5)
     return {"run": run.pk, "report": run.report, "period": run.period, "status": run.status}
 
 

@@ -116,7 +116,9 @@ def test_beat_fires_reports_once_per_period_and_a_second_beat_stands_by(redis_se
         runs = _query(db, "SELECT report, period, status, attempts FROM reports_reportrun")
         assert runs == [("headcount_by_department", "2026-11-21", "succeeded", 1)]
         task_results = _query(
-            db, "SELECT result FROM django_celery_results_taskresult WHERE task_name = 'reports.run_report'"
+            db,
+            "SELECT result FROM django_celery_results_taskresult "
+            "WHERE task_name = 'reports.run_report' AND status = 'SUCCESS'",
         )
         assert {json.loads(result)["run"] for (result,) in task_results if result} == {1}
 

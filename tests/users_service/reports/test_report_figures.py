@@ -120,6 +120,39 @@ def test_a_retry_after_a_failure_reuses_the_run(known_users, monkeypatch):
     assert ReportRun.objects.count() == 1
 
 
+def test_a_run_another_worker_is_computing_is_not_computed_twice(known_users):
+    period = parse_period(Granularity.DAY, "2026-11-21")
+    busy = ReportRun.objects.create(
+        report="headcount_by_department",
+        period=period.key,
+        period_start=period.start,
+        period_end=period.end,
+        started_at=timezone.now(),
+        attempts=1,
+    )
+
+    run = services.report_run(name="headcount_by_department", period="2026-11-21")
+
+    assert (run.pk, run.status, run.attempts, run.figures) == (busy.pk, "running", 1, {})
+
+
+def test_a_run_abandoned_by_a_dead_worker_is_taken_over(known_users, settings):
+    period = parse_period(Granularity.DAY, "2026-11-21")
+    started = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 1)
+    abandoned = ReportRun.objects.create(
+        report="headcount_by_department",
+        period=period.key,
+        period_start=period.start,
+        period_end=period.end,
+        started_at=started,
+        attempts=1,
+    )
+
+    run = services.report_run(name="headcount_by_department", period="2026-11-21")
+
+    assert (run.pk, run.status, run.attempts, run.figures) == (abandoned.pk, "succeeded", 2, {"total": 3})
+
+
 def test_force_computes_a_succeeded_run_again_in_place(known_users):
     first = services.report_run(name="headcount_by_department", period="2026-11-21")
     apply(user_state_event(known_users["nodept"], 2, department="ENG", start_date=None))
