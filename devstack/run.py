@@ -55,6 +55,7 @@ def main() -> int:
         for service in ("hr", "users"):
             say(f"migrating {service}")
             manage(service, "migrate", "--noinput", env=env)
+        manage("users", "setup_periodic_tasks", env=env)
         hr_token = ensure_admin("hr", username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
         users_token = ensure_admin("users", username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
         # The users service calls the monolith's API with a token of its own.

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "users_service.directory",
     "users_service.bridge",
     "users_service.ops",
+    "users_service.reports",
 ]
 
 MIDDLEWARE = [
@@ -154,7 +155,8 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "django-db")
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = int(os.environ.get("CELERY_RESULT_EXPIRES", str(7 * 24 * 3600)))
 CELERY_TASK_TRACK_STARTED = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# DatabaseScheduler behind a Redis lock: a second beat process stands by (users_service/reports/scheduler.py).
+CELERY_BEAT_SCHEDULER = "users_service.reports.scheduler:GuardedDatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- the bridge (SQS -> Celery) ----------------------------------------------
@@ -166,6 +168,16 @@ BRIDGE_ALLOWED_TOPIC_ARNS = env_list("BRIDGE_ALLOWED_TOPIC_ARNS")
 # --- the monolith, for resources and reconciliation --------------------------
 MONOLITH_URL = os.environ.get("MONOLITH_URL", "http://127.0.0.1:8000")
 MONOLITH_API_TOKEN = os.environ.get("MONOLITH_API_TOKEN", "")
+
+# --- reports ------------------------------------------------------------------
+# Report runs older than this are deleted by the scheduled cleanup.
+REPORTS_RETENTION_DAYS = int(os.environ.get("REPORTS_RETENTION_DAYS", "90"))
+# The beat lock: in the broker's Redis (beat needs it anyway); it expires this long after its holder dies.
+REPORTS_BEAT_LOCK_URL = os.environ.get("REPORTS_BEAT_LOCK_URL", CELERY_BROKER_URL)
+REPORTS_BEAT_LOCK_TTL = float(os.environ.get("REPORTS_BEAT_LOCK_TTL", "30"))
+RECONCILIATION_PAGE_SIZE = int(os.environ.get("RECONCILIATION_PAGE_SIZE", "200"))
+# Report tasks go to their own queue however they are sent (beat, `.delay()`, admin's "run now").
+CELERY_TASK_ROUTES = {"reports.*": {"queue": "reports"}}
 
 LOGGING = {
     "version": 1,

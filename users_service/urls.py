@@ -4,7 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from users_service.directory import apis as directory
 from users_service.health import health
-from users_service.ops.views import metrics_view
+from users_service.ops.views import metrics_view, ops_page
+from users_service.reports import apis as reports
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,4 +15,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/users/", directory.UserListApi.as_view(), name="user-list"),
     path("api/users/<uuid:user_id>/", directory.UserDetailApi.as_view(), name="user-detail"),
+    path("api/reports/", reports.ReportRunListApi.as_view(), name="report-run-list"),
+    path("api/reports/<int:run_id>/", reports.ReportRunDetailApi.as_view(), name="report-run-detail"),
+    path("ops/", ops_page, name="ops"),
 ]
