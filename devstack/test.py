@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from devstack.stack import BASE_DIR
 
 RUNS = [
-    ("hr_monolith.settings", ["tests/events", "tests/hr_monolith", "tests/e2e"]),
+    ("hr_monolith.settings", ["tests/events", "tests/hr_monolith", "tests/e2e", "tests/compose"]),
     ("users_service.settings", ["tests/users_service"]),
 ]
 
