@@ -31,11 +31,12 @@ from events.aws import AwsSettings, client
 from events.envelope import Envelope
 from events.publisher import SnsPublisher
 
-BURST = int(os.environ.get("E2E_BURST", "2000"))
-CEILING_EVENTS = int(os.environ.get("E2E_CEILING_EVENTS", "3000"))
+BURST = int(os.environ.get("E2E_BURST", "1000"))
+CEILING_EVENTS = int(os.environ.get("E2E_CEILING_EVENTS", "2000"))
 STEADY_RATE = float(os.environ.get("E2E_STEADY_RATE", "100"))
 STEADY_SECONDS = float(os.environ.get("E2E_STEADY_SECONDS", "10"))
 THREADS = int(os.environ.get("E2E_THREADS", "4"))
+PRODUCERS = 4
 WORKER_PROCESSES = int(os.environ.get("E2E_WORKER_PROCESSES", "2"))
 WORKER_CONCURRENCY = int(os.environ.get("E2E_WORKER_CONCURRENCY", "4"))
 WORKER_POOL = os.environ.get("E2E_WORKER_POOL", "threads")
@@ -306,13 +307,21 @@ def main() -> int:
         log(f"e2e: steady {STEADY_RATE:.0f} events/s for {STEADY_SECONDS:.0f}s, latency per event")
         commits: dict[str, float] = {}
         started = time.monotonic()
-        for i in range(total):
-            due = started + i / STEADY_RATE
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            user_id = create(100_000 + i)
-            commits[user_id] = time.time()
+
+        def produce(first: int) -> None:
+            # Several producers, so that one slow commit does not delay the next event's schedule.
+            from django.db import connection
+
+            for i in range(first, total, PRODUCERS):
+                delay = started + i / STEADY_RATE - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                user_id = create(100_000 + i)
+                commits[user_id] = time.time()
+            connection.close()
+
+        with ThreadPoolExecutor(PRODUCERS) as pool:
+            list(pool.map(produce, range(PRODUCERS)))
         achieved_rate = total / (time.monotonic() - started)
         wait_applied(read_model, 20 + BURST + total, timeout=120)
         applied = read_model.applied_at()
