@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 B ?=
 
-.PHONY: install run test lint bench localstack clean
+.PHONY: install run test test-localstack lint bench localstack clean
 
 install: $(VENV)/.installed
 
@@ -19,6 +19,10 @@ run: install
 
 test: install
 	$(PY) -m devstack.test
+
+# The SNS/SQS tests again, unchanged, on LocalStack (started natively on a free port; installed if missing).
+test-localstack: install
+	AWS_EMULATOR=localstack $(PY) -m devstack.test
 
 lint: install
 	$(PY) -m ruff check .

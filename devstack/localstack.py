@@ -6,11 +6,14 @@ health check says ready). Its runtime extra pins boto3 and ~110 packages, so it
 lives in `.venv-localstack`, apart from the project's venv.
 
     python -m devstack.localstack          # install if needed, run on 127.0.0.1:4566 until Ctrl-C
+    python -m devstack.localstack --port 0 # on a free port (printed)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import botocore.exceptions
 
-from devstack.processes import ManagedProcess, port_open, wait_until
+from devstack.processes import ManagedProcess, free_port, port_open, wait_until
 from events.aws import AwsSettings, client
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -112,6 +115,10 @@ class LocalStackServer(ManagedProcess):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def aws_settings(self) -> AwsSettings:
+        """Client settings for this server (LocalStack accepts any credentials)."""
+        return AwsSettings(endpoint_url=self.url, access_key_id="test", secret_access_key="test")
+
     def start(self) -> LocalStackServer:
         # A second instance on a taken port claims "Ready." and ignores SIGTERM: check first.
         if port_open(self.port):
@@ -129,8 +136,14 @@ class LocalStackServer(ManagedProcess):
         return self
 
 
-def main() -> int:
-    server = LocalStackServer().start()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="LocalStack (SNS, SQS) natively, until Ctrl-C or SIGTERM.")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    port = parser.parse_args(argv).port or free_port()
+    server = LocalStackServer(port)
+    # LocalStack runs in its own session: without this, SIGTERM would leave it running orphaned.
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+    server.start()
     print(f"LocalStack (sns, sqs) ready on {server.url}; Ctrl-C stops it", flush=True)
     try:
         while server.running:
@@ -140,6 +153,10 @@ def main() -> int:
     finally:
         server.stop()
     return 0
+
+
+def _stop_like_ctrl_c(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ of their own and run in the first. Prints one combined closing line.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -14,8 +15,16 @@ import xml.etree.ElementTree as ET
 from devstack.stack import BASE_DIR
 
 RUNS = [
-    ("hr_monolith.settings", ["tests/events", "tests/hr_monolith", "tests/e2e"]),
+    ("hr_monolith.settings", ["tests/events", "tests/hr_monolith", "tests/e2e", "tests/compose"]),
     ("users_service.settings", ["tests/users_service"]),
+]
+#: `make test-localstack` (AWS_EMULATOR=localstack): every test that touches SNS/SQS, unchanged, on
+#: LocalStack started natively, plus the LocalStack-only tests (the compose init script).
+LOCALSTACK_RUNS = [
+    (
+        "hr_monolith.settings",
+        ["tests/events", "tests/hr_monolith/test_relay.py", "tests/e2e", "tests/localstack"],
+    ),
 ]
 
 
@@ -25,7 +34,8 @@ def main(argv: list[str]) -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     totals = {"passed": 0, "failed": 0, "skipped": 0}
     codes = []
-    for index, (settings, paths) in enumerate(RUNS):
+    runs = LOCALSTACK_RUNS if os.environ.get("AWS_EMULATOR") == "localstack" else RUNS
+    for index, (settings, paths) in enumerate(runs):
         report = results_dir / f"run{index}.xml"
         command = [sys.executable, "-m", "pytest", f"--ds={settings}", f"--junitxml={report}", *paths, *argv]
         print(f"\n$ {' '.join(command[1:])}", flush=True)

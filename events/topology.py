@@ -96,3 +96,17 @@ def ensure_topology(sns: Any, sqs: Any, names: TopologyNames | None = None) -> T
         ReturnSubscriptionArn=True,
     )["SubscriptionArn"]
     return Topology(topic_arn, queue_url, queue_arn, dlq_url, dlq_arn, subscription_arn)
+
+
+def main() -> int:
+    """`python -m events.topology`: create the topology named by the environment (LocalStack init)."""
+    from events.aws import AwsSettings, client
+
+    aws = AwsSettings.from_env()
+    created = ensure_topology(client("sns", aws), client("sqs", aws), TopologyNames.from_env())
+    print(f"topology ready: {created.topic_arn} -> {created.queue_url} (DLQ {created.dlq_url})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

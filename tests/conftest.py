@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.localstack import LocalStackServer
 from devstack.moto import MotoServer
 from devstack.processes import free_port
 from devstack.redis import RedisServer
@@ -21,6 +22,15 @@ AWS_TEST_ENV = {
 }
 for _name, _value in AWS_TEST_ENV.items():
     os.environ.setdefault(_name, _value)
+
+#: `moto` (default, `make test`) or `localstack` (`make test-localstack`): the SNS/SQS every test gets.
+EMULATOR = os.environ.get("AWS_EMULATOR", "moto")
+if EMULATOR not in ("moto", "localstack"):
+    raise RuntimeError(f"AWS_EMULATOR must be moto or localstack, not {EMULATOR!r}")
+
+
+def on_localstack(request: pytest.FixtureRequest) -> bool:
+    return EMULATOR == "localstack" or request.node.get_closest_marker("localstack") is not None
 
 
 @pytest.fixture(scope="session")
@@ -48,14 +58,50 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def localstack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackServer]:
+    """LocalStack (SNS and SQS only) natively on a free port; installs it if missing, or fails."""
+    server = LocalStackServer(free_port(), log_dir=tmp_path_factory.mktemp("localstack")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def emulator_url(request: pytest.FixtureRequest) -> str:
+    """Endpoint of the SNS/SQS server for tests that run real processes (moto server or LocalStack)."""
+    name = "localstack_server" if on_localstack(request) else "moto_server"
+    return request.getfixturevalue(name).url
+
+
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsSettings]:
-    """In-process moto (`mock_aws`): the fastest real SNS/SQS semantics for a test."""
+def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsSettings]:
+    """In-process moto (`mock_aws`): the fastest real SNS/SQS semantics for a test.
+
+    On LocalStack (AWS_EMULATOR=localstack or the `localstack` marker) the same tests run against
+    the emulator users deploy against; each test starts from an empty account there too."""
+    if on_localstack(request):
+        server: LocalStackServer = request.getfixturevalue("localstack_server")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        settings = AwsSettings(
+            endpoint_url=server.url, region="us-east-1", access_key_id="testing", secret_access_key="testing"
+        )
+        yield settings
+        empty_the_account(settings)
+        return
     from moto import mock_aws
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         yield AwsSettings(region="us-east-1", access_key_id="testing", secret_access_key="testing")
+
+
+def empty_the_account(settings: AwsSettings) -> None:
+    """What mock_aws does on exit: forget every topic, subscription and queue."""
+    sns, sqs = client("sns", settings), client("sqs", settings)
+    for topic in sns.list_topics().get("Topics", []):
+        sns.delete_topic(TopicArn=topic["TopicArn"])
+    for url in sqs.list_queues().get("QueueUrls", []):
+        sqs.delete_queue(QueueUrl=url)
 
 
 @pytest.fixture
@@ -65,7 +111,17 @@ def sns(aws: AwsSettings):
 
 @pytest.fixture
 def sqs(aws: AwsSettings):
-    return client("sqs", aws)
+    sqs = client("sqs", aws)
+    if aws.endpoint_url:
+        # moto delivers SNS→SQS before publish returns; LocalStack (like AWS) delivers a moment
+        # later, so a short poll right after publishing can miss the message. A 1 s long poll
+        # returns as soon as a message is there, and only waits on an empty queue.
+        sqs.meta.events.register("provide-client-params.sqs.ReceiveMessage", await_async_delivery)
+    return sqs
+
+
+def await_async_delivery(params: dict, **_: object) -> None:
+    params["WaitTimeSeconds"] = max(params.get("WaitTimeSeconds", 0), 1)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The whole stack as real processes: moto server, Redis, both web servers, relay, bridge, worker."""
+"""The whole stack as real processes: moto server or LocalStack (AWS_EMULATOR), Redis,
+both web servers, relay, bridge, worker."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from devstack.moto import MotoServer
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
 from devstack.stack import BASE_DIR, MANAGE, create_topology, ensure_admin, manage, stack_env
@@ -62,11 +62,11 @@ def _http_ok(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stack(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory) -> Iterator[Stack]:
+def stack(emulator_url: str, redis_server: RedisServer, tmp_path_factory) -> Iterator[Stack]:
     workdir: Path = tmp_path_factory.mktemp("stack")
     hr_port, users_port = free_port(), free_port()
     env = stack_env(
-        aws_endpoint=moto_server.url,
+        aws_endpoint=emulator_url,
         redis_url=redis_server.url,
         VAR_DIR=str(workdir),
         CELERY_BROKER_URL=f"{redis_server.url}/2",
