@@ -1,13 +1,27 @@
-"""Publish bridge tasks to a Celery broker in one pipelined producer batch."""
+"""Publish bridge tasks to a Celery broker in one pipelined producer batch, failing fast.
+
+redis-py's client retries a refused connection three times with exponential
+backoff (2-6 s per publish when Redis is down). The bridge has its own answer to
+an outage (leave the messages in SQS, back off), so its connection does not
+retry: a refused publish fails in milliseconds. The retry is removed on the
+client, not through the `retry`/`retry_on_timeout` transport options, because
+kombu silently turns `Producer.batch` into one-by-one publishing when those are set.
+"""
 
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Sequence
 from typing import Any
 
+from kombu import Connection, Producer
 from kombu.exceptions import KombuError, OperationalError
+from kombu.transport import redis as kombu_redis
+from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from events.bridge import TaskMessage
 from events.errors import TransientError
@@ -16,24 +30,79 @@ from events.errors import TransientError
 BROKER_ERRORS = (OperationalError, KombuError, RedisError, ConnectionError, socket.timeout, OSError)
 
 
+class NoRetryRedis(Redis):
+    """A redis-py client that reports a failure at once instead of retrying it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["retry"] = Retry(NoBackoff(), 0)
+        super().__init__(*args, **kwargs)
+
+
+class FailFastChannel(kombu_redis.Channel):
+    def _get_client(self) -> type[Redis]:
+        super()._get_client()  # keeps kombu's redis-py version check
+        return NoRetryRedis
+
+
+class FailFastRedisTransport(kombu_redis.Transport):
+    """kombu's Redis transport with a non-retrying client (batch publishing stays on)."""
+
+    Channel = FailFastChannel
+
+
 class CeleryTaskPublisher:
     """`TaskPublisher` on a Celery app: all tasks of a batch go out in one Redis pipeline.
 
     kombu's `Producer.batch` buffers the publishes and flushes them when the
     context exits; the flush returns only when Redis has accepted every task,
     which is what allows the bridge to delete the SQS messages afterwards.
+    Each receive loop (thread) gets a connection of its own, so loops never
+    wait on a shared pool.
     """
 
-    def __init__(self, app: Any, *, max_batch: int = 1000) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_batch: int = 1000,
+        connect_timeout: float = 0.5,
+        socket_timeout: float = 5.0,
+    ) -> None:
         self.app = app
         self.max_batch = max_batch
+        self.connect_timeout = connect_timeout
+        self.socket_timeout = socket_timeout
+        self._local = threading.local()
+
+    def connection(self) -> Connection:
+        options = dict(self.app.conf.broker_transport_options or {})
+        # max_retries=0: kombu would otherwise retry connecting with 2 s sleeps.
+        options.update(
+            socket_connect_timeout=self.connect_timeout, socket_timeout=self.socket_timeout, max_retries=0
+        )
+        return Connection(
+            self.app.conf.broker_url,
+            transport=FailFastRedisTransport,
+            transport_options=options,
+            connect_timeout=self.connect_timeout,
+        )
+
+    def producer(self) -> Producer:
+        """This thread's producer (created on first use, and again after a failure)."""
+        producer = getattr(self._local, "producer", None)
+        if producer is None:
+            producer = Producer(self.connection())
+            self._local.producer = producer
+        return producer
+
+    def batch_publishing(self) -> bool:
+        """Whether kombu will really pipeline this publisher's batches (it falls back silently)."""
+        return bool(getattr(self.producer().channel, "supports_batch_publish", False))
 
     def publish(self, tasks: Sequence[TaskMessage]) -> None:
         try:
-            with (
-                self.app.producer_pool.acquire(block=True, timeout=10) as producer,
-                producer.batch(max_size=self.max_batch),
-            ):
+            producer = self.producer()
+            with producer.batch(max_size=self.max_batch):
                 for task in tasks:
                     self.app.send_task(
                         task.task,
@@ -44,4 +113,15 @@ class CeleryTaskPublisher:
                         retry=False,
                     )
         except BROKER_ERRORS as exc:
+            self._drop_connection()
             raise TransientError(f"broker unavailable: {exc!r}") from exc
+
+    def close(self) -> None:
+        self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        producer = getattr(self._local, "producer", None)
+        self._local.producer = None
+        if producer is not None:
+            # collect() frees the connection without talking to a broker that may be gone.
+            producer.connection.collect()
