@@ -1,11 +1,11 @@
 """Publish bridge tasks to a Celery broker in one pipelined producer batch, failing fast.
 
-redis-py's client retries a refused connection three times with exponential
-backoff (2-6 s per publish when Redis is down). The bridge has its own answer to
-an outage (leave the messages in SQS, back off), so its connection does not
-retry: a refused publish fails in milliseconds. The retry is removed on the
-client, not through the `retry`/`retry_on_timeout` transport options, because
-kombu silently turns `Producer.batch` into one-by-one publishing when those are set.
+kombu retries a refused connection with 2 s sleeps (2-6 s per publish when Redis
+is down). The bridge has its own answer to an outage (leave the messages in SQS,
+back off), so its connection does not retry: `max_retries=0` makes a refused
+publish fail in milliseconds. It is not done with the `retry`/`retry_on_timeout`
+transport options, because kombu silently turns `Producer.batch` into one-by-one
+publishing when those are set (`batch_publishing()` checks it).
 """
 
 from __future__ import annotations
@@ -17,37 +17,13 @@ from typing import Any
 
 from kombu import Connection, Producer
 from kombu.exceptions import KombuError, OperationalError
-from kombu.transport import redis as kombu_redis
-from redis import Redis
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from events.bridge import TaskMessage
 from events.errors import TransientError
 
 #: Errors that mean "the broker did not take the batch, try again later".
 BROKER_ERRORS = (OperationalError, KombuError, RedisError, ConnectionError, socket.timeout, OSError)
-
-
-class NoRetryRedis(Redis):
-    """A redis-py client that reports a failure at once instead of retrying it."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["retry"] = Retry(NoBackoff(), 0)
-        super().__init__(*args, **kwargs)
-
-
-class FailFastChannel(kombu_redis.Channel):
-    def _get_client(self) -> type[Redis]:
-        super()._get_client()  # keeps kombu's redis-py version check
-        return NoRetryRedis
-
-
-class FailFastRedisTransport(kombu_redis.Transport):
-    """kombu's Redis transport with a non-retrying client (batch publishing stays on)."""
-
-    Channel = FailFastChannel
 
 
 class CeleryTaskPublisher:
@@ -82,7 +58,6 @@ class CeleryTaskPublisher:
         )
         return Connection(
             self.app.conf.broker_url,
-            transport=FailFastRedisTransport,
             transport_options=options,
             connect_timeout=self.connect_timeout,
         )
