@@ -64,6 +64,9 @@ class TaskPublisher(Protocol):
     def publish(self, tasks: Sequence[TaskMessage]) -> None:
         """Hand every task to the broker or raise `TransientError`; nothing in between."""
 
+    def close(self) -> None:
+        """Release connections (called once, when the bridge stops)."""
+
 
 def task_id_for(event_id: str, task: str) -> str:
     """Deterministic task id: a redelivered event produces the same ids."""

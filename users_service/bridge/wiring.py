@@ -17,6 +17,10 @@ def topology() -> Topology:
     return ensure_topology(client("sns", aws), client("sqs", aws), TopologyNames.from_env())
 
 
+def sqs_client(*, read_timeout: float = 30.0) -> object:
+    return client("sqs", AwsSettings.from_env(), read_timeout=read_timeout)
+
+
 def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
     aws = AwsSettings.from_env()
     # Long polls must return before the client gives up on the connection.
@@ -27,9 +31,16 @@ def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
         sqs=sqs,
         queue_url=top.queue_url,
         dlq_url=top.dlq_url,
-        publisher=CeleryTaskPublisher(celery_app),
+        publisher=CeleryTaskPublisher(
+            celery_app,
+            connect_timeout=settings.BRIDGE_BROKER_CONNECT_TIMEOUT,
+            socket_timeout=settings.BRIDGE_BROKER_SOCKET_TIMEOUT,
+        ),
         routes=ROUTES,
         allowed_topic_arns=settings.BRIDGE_ALLOWED_TOPIC_ARNS or [top.topic_arn],
         wait_seconds=settings.BRIDGE_WAIT_SECONDS,
         stats=stats,
+        max_backoff_seconds=settings.BRIDGE_MAX_BACKOFF_SECONDS,
+        visibility_timeout=names.visibility_timeout,
+        heartbeat_seconds=settings.BRIDGE_HEARTBEAT_SECONDS,
     )
