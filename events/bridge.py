@@ -10,7 +10,7 @@ the messages. The fate of a message follows from the exception type:
 * success           -> deleted.
 
 Anything else is a bug: the loop stops and SQS redelivers. Fates and publish
-results are explicit types (`Publish`/`DeadLetter`, `Published`/`NotPublished`),
+results are explicit types (`Publish`/`Poison`, `Published`/`NotPublished`),
 never truthy values, so that a refused batch can never be taken for success.
 """
 
@@ -141,14 +141,14 @@ class Publish:
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class Poison:
     """The message can never succeed: copy it to the DLQ with the reason, then delete it."""
 
     message: dict[str, Any]
     error: InvalidMessage
 
 
-Fate = Publish | DeadLetter
+Fate = Publish | Poison
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ class Bridge:
         try:
             return Publish(message, self.plan(self.decode(message["Body"])))
         except InvalidMessage as exc:
-            return DeadLetter(message, exc)
+            return Poison(message, exc)
 
     # -- one batch ---------------------------------------------------------
     def receive(self) -> list[dict[str, Any]]:
@@ -264,7 +264,7 @@ class Bridge:
         self._count_received(messages)
         fates = [self.classify(message) for message in messages]
         to_publish = [fate for fate in fates if isinstance(fate, Publish)]
-        poison = [fate for fate in fates if isinstance(fate, DeadLetter)]
+        poison = [fate for fate in fates if isinstance(fate, Poison)]
 
         with VisibilityHeartbeat(
             self.sqs,
@@ -341,7 +341,7 @@ class Bridge:
         self.stats.add(received=len(messages), redelivered=redelivered)
         self.stats.oldest_message_age_seconds = oldest
 
-    def _dead_letter(self, poison: Sequence[DeadLetter]) -> list[dict[str, Any]]:
+    def _dead_letter(self, poison: Sequence[Poison]) -> list[dict[str, Any]]:
         """Copy poison messages to the DLQ with their reason; returns those the DLQ accepted.
 
         A message the DLQ did not take stays in the main queue (not deleted): it is

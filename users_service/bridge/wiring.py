@@ -7,6 +7,7 @@ from django.conf import settings
 from events.aws import AwsSettings, client
 from events.bridge import Bridge, BridgeStats
 from events.celery_publisher import CeleryTaskPublisher
+from events.dead_letters import DeadLetterQueue
 from events.topology import Topology, TopologyNames, ensure_topology
 from users_service.celery import app as celery_app
 from users_service.routing import ROUTES
@@ -15,10 +16,6 @@ from users_service.routing import ROUTES
 def topology() -> Topology:
     aws = AwsSettings.from_env()
     return ensure_topology(client("sns", aws), client("sqs", aws), TopologyNames.from_env())
-
-
-def sqs_client(*, read_timeout: float = 30.0) -> object:
-    return client("sqs", AwsSettings.from_env(), read_timeout=read_timeout)
 
 
 def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
@@ -43,4 +40,15 @@ def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
         max_backoff_seconds=settings.BRIDGE_MAX_BACKOFF_SECONDS,
         visibility_timeout=names.visibility_timeout,
         heartbeat_seconds=settings.BRIDGE_HEARTBEAT_SECONDS,
+    )
+
+
+def dead_letter_queue() -> DeadLetterQueue:
+    """The DLQ and the main queue by name (no topology changes: safe from a web request)."""
+    sqs = client("sqs", AwsSettings.from_env(), read_timeout=10)
+    names = TopologyNames.from_env()
+    return DeadLetterQueue(
+        sqs,
+        dlq_url=sqs.get_queue_url(QueueName=names.dlq)["QueueUrl"],
+        queue_url=sqs.get_queue_url(QueueName=names.queue)["QueueUrl"],
     )
