@@ -87,6 +87,8 @@ def main() -> None:
                     "batch": BATCH,
                     "pipelined_rates": [round(x, 1) for x in batch_rates],
                     "naive_rates": [round(x, 1) for x in naive_rates],
+                    # Per round, so that load drifting between rounds does not skew the ratio.
+                    "round_ratios": [round(b / n, 2) for b, n in zip(batch_rates, naive_rates, strict=True)],
                     "pipelined_batch20_median": round(median(batch20_rates), 1),
                     "baseline_is": "app.send_task per task (default producer pool, one round trip each)",
                     "broker": "redis-server on a free port, no persistence",

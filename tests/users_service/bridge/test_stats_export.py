@@ -50,3 +50,14 @@ def test_counters_are_exported_as_increments_and_gauges_per_process(sns, sqs, to
     body = Client().get("/metrics").content.decode()
     assert "bridge_received_total 2" in body
     assert 'bridge_dead_lettered_total{reason="bad_json"} 1' in body
+
+
+def test_health_shows_the_bridge_counters(sns, sqs, top, metrics_redis, db):
+    bridge = make_bridge(sqs, top, metrics_redis)
+    publish(sns, top, user_event(types.USER_UPDATED))
+    bridge.poll_once()
+    StatsExporter(bridge.stats, loops=1).export()
+
+    bridge_section = Client().get("/health/").json()["bridge"]
+    assert bridge_section["bridge_received_total"] == 1
+    assert bridge_section["bridge_deleted_total"] == 1
