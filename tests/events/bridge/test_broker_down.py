@@ -7,11 +7,13 @@ configured through transport options, so that is checked too.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
+import redis
 
-from devstack.processes import free_port
+from devstack.processes import free_port, wait_until
 from devstack.redis import RedisServer
 from events import types
 from events.celery_publisher import CeleryTaskPublisher
@@ -46,11 +48,18 @@ def test_redis_stopped_during_publish_leaves_the_message_until_redis_returns(
     publish(sns, top, warm_up)
     assert bridge.poll_once().deleted == 1  # the loop's connection to Redis is established
 
-    own_redis.stop()
+    # Hold Redis so that the next publish is in flight when Redis goes away.
+    redis.Redis.from_url(broker).execute_command("CLIENT", "PAUSE", "10000")
     event = user_event(types.USER_UPDATED, version=2)
     publish(sns, top, event)
-    with pytest.raises(TransientError):
-        bridge.poll_once()
+    failures: list[BaseException] = []
+    batch = threading.Thread(target=lambda: _poll_expecting_failure(bridge, failures))
+    batch.start()
+    wait_until(lambda: bridge.stats.snapshot()["received"] == 2, timeout=10, what="second batch received")
+    own_redis.stop()
+    batch.join(15)
+
+    assert [type(f) for f in failures] == [TransientError]
     snapshot = bridge.stats.snapshot()
     assert (snapshot["deleted"], snapshot["left_for_redelivery"]) == (1, 1)
     assert queue_depth(sqs, top.queue_url) == 1
@@ -66,6 +75,13 @@ def test_redis_stopped_during_publish_leaves_the_message_until_redis_returns(
         assert queue_depth(sqs, top.queue_url) == 0
     finally:
         restarted.stop()
+
+
+def _poll_expecting_failure(bridge, failures: list[BaseException]) -> None:
+    try:
+        bridge.poll_once()
+    except TransientError as exc:
+        failures.append(exc)
 
 
 def test_broker_never_reached_raises_transient_and_deletes_nothing(sns, sqs, top):
