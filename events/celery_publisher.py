@@ -49,6 +49,8 @@ class CeleryTaskPublisher:
         self.connect_timeout = connect_timeout
         self.socket_timeout = socket_timeout
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._producers: set[Producer] = set()
 
     def connection(self) -> Connection:
         options = dict(self.app.conf.broker_transport_options or {})
@@ -68,6 +70,8 @@ class CeleryTaskPublisher:
         if producer is None:
             producer = Producer(self.connection())
             self._local.producer = producer
+            with self._lock:
+                self._producers.add(producer)
         return producer
 
     def batch_publishing(self) -> bool:
@@ -96,11 +100,17 @@ class CeleryTaskPublisher:
             raise TransientError(f"broker unavailable: {exc!r}") from exc
 
     def close(self) -> None:
-        self._drop_connection()
+        """Free every loop's connection (the loops have stopped)."""
+        with self._lock:
+            producers, self._producers = self._producers, set()
+        for producer in producers:
+            producer.connection.collect()
 
     def _drop_connection(self) -> None:
         producer = getattr(self._local, "producer", None)
         self._local.producer = None
         if producer is not None:
+            with self._lock:
+                self._producers.discard(producer)
             # collect() frees the connection without talking to a broker that may be gone.
             producer.connection.collect()
