@@ -1,11 +1,21 @@
-"""Publish bridge tasks to a Celery broker in one pipelined producer batch."""
+"""Publish bridge tasks to a Celery broker in one pipelined producer batch, failing fast.
+
+kombu retries a refused connection with 2 s sleeps (2-6 s per publish when Redis
+is down). The bridge has its own answer to an outage (leave the messages in SQS,
+back off), so its connection does not retry: `max_retries=0` makes a refused
+publish fail in milliseconds. It is not done with the `retry`/`retry_on_timeout`
+transport options, because kombu silently turns `Producer.batch` into one-by-one
+publishing when those are set (`batch_publishing()` checks it).
+"""
 
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Sequence
 from typing import Any
 
+from kombu import Connection, Producer
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
@@ -22,18 +32,56 @@ class CeleryTaskPublisher:
     kombu's `Producer.batch` buffers the publishes and flushes them when the
     context exits; the flush returns only when Redis has accepted every task,
     which is what allows the bridge to delete the SQS messages afterwards.
+    Each receive loop (thread) gets a connection of its own, so loops never
+    wait on a shared pool.
     """
 
-    def __init__(self, app: Any, *, max_batch: int = 1000) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_batch: int = 1000,
+        connect_timeout: float = 0.5,
+        socket_timeout: float = 5.0,
+    ) -> None:
         self.app = app
         self.max_batch = max_batch
+        self.connect_timeout = connect_timeout
+        self.socket_timeout = socket_timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._producers: set[Producer] = set()
+
+    def connection(self) -> Connection:
+        options = dict(self.app.conf.broker_transport_options or {})
+        # max_retries=0: kombu would otherwise retry connecting with 2 s sleeps.
+        options.update(
+            socket_connect_timeout=self.connect_timeout, socket_timeout=self.socket_timeout, max_retries=0
+        )
+        return Connection(
+            self.app.conf.broker_url,
+            transport_options=options,
+            connect_timeout=self.connect_timeout,
+        )
+
+    def producer(self) -> Producer:
+        """This thread's producer (created on first use, and again after a failure)."""
+        producer = getattr(self._local, "producer", None)
+        if producer is None:
+            producer = Producer(self.connection())
+            self._local.producer = producer
+            with self._lock:
+                self._producers.add(producer)
+        return producer
+
+    def batch_publishing(self) -> bool:
+        """Whether kombu will really pipeline this publisher's batches (it falls back silently)."""
+        return bool(getattr(self.producer().channel, "supports_batch_publish", False))
 
     def publish(self, tasks: Sequence[TaskMessage]) -> None:
         try:
-            with (
-                self.app.producer_pool.acquire(block=True, timeout=10) as producer,
-                producer.batch(max_size=self.max_batch),
-            ):
+            producer = self.producer()
+            with producer.batch(max_size=self.max_batch):
                 for task in tasks:
                     self.app.send_task(
                         task.task,
@@ -42,6 +90,27 @@ class CeleryTaskPublisher:
                         queue=task.queue,
                         producer=producer,
                         retry=False,
+                        # Celery would saferepr() the whole envelope into the message headers:
+                        # slow (a third of the publish time) and it copies personal data there.
+                        argsrepr=f"[<{task.envelope.get('event_type')} {task.envelope.get('event_id')}>]",
+                        kwargsrepr="{}",
                     )
         except BROKER_ERRORS as exc:
+            self._drop_connection()
             raise TransientError(f"broker unavailable: {exc!r}") from exc
+
+    def close(self) -> None:
+        """Free every loop's connection (the loops have stopped)."""
+        with self._lock:
+            producers, self._producers = self._producers, set()
+        for producer in producers:
+            producer.connection.collect()
+
+    def _drop_connection(self) -> None:
+        producer = getattr(self._local, "producer", None)
+        self._local.producer = None
+        if producer is not None:
+            with self._lock:
+                self._producers.discard(producer)
+            # collect() frees the connection without talking to a broker that may be gone.
+            producer.connection.collect()

@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 
 from events.aws import AwsSettings, client
 from events.topology import TopologyNames
+from users_service.ops import metrics
 
 
 def _database() -> None:
@@ -31,6 +32,15 @@ def _sqs() -> None:
     sqs.get_queue_url(QueueName=TopologyNames.from_env().queue)
 
 
+def _bridge() -> dict[str, float] | str:
+    """What the bridges last exported (counters and per-process gauges); informative, not a check."""
+    try:
+        values = metrics.snapshot()
+    except (redis.RedisError, OSError) as exc:
+        return f"unavailable: {exc}"[:300]
+    return {name: value for name, value in sorted(values.items()) if name.startswith("bridge_")}
+
+
 def health(request: HttpRequest) -> JsonResponse:
     checks = {
         "database": _database,
@@ -47,5 +57,6 @@ def health(request: HttpRequest) -> JsonResponse:
             results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
     healthy = all(value == "ok" for value in results.values())
     return JsonResponse(
-        {"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503
+        {"status": "ok" if healthy else "error", "checks": results, "bridge": _bridge()},
+        status=200 if healthy else 503,
     )

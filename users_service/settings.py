@@ -164,6 +164,14 @@ BRIDGE_THREADS = int(os.environ.get("BRIDGE_THREADS", "2"))
 BRIDGE_WAIT_SECONDS = int(os.environ.get("BRIDGE_WAIT_SECONDS", "5"))
 # TopicArns accepted in SNS-wrapped messages; empty = the configured topic only.
 BRIDGE_ALLOWED_TOPIC_ARNS = env_list("BRIDGE_ALLOWED_TOPIC_ARNS")
+# Extend a slow batch's visibility after this many seconds (and again each interval); 0 = never.
+BRIDGE_HEARTBEAT_SECONDS = float(os.environ.get("BRIDGE_HEARTBEAT_SECONDS", "10"))
+BRIDGE_MAX_BACKOFF_SECONDS = float(os.environ.get("BRIDGE_MAX_BACKOFF_SECONDS", "30"))
+# The bridge's own broker connection fails fast instead of retrying (SQS keeps the messages).
+BRIDGE_BROKER_CONNECT_TIMEOUT = float(os.environ.get("BRIDGE_BROKER_CONNECT_TIMEOUT", "0.5"))
+BRIDGE_BROKER_SOCKET_TIMEOUT = float(os.environ.get("BRIDGE_BROKER_SOCKET_TIMEOUT", "5"))
+# How often run_bridge publishes its counters to /metrics.
+BRIDGE_METRICS_INTERVAL = float(os.environ.get("BRIDGE_METRICS_INTERVAL", "5"))
 
 # --- the monolith, for resources and reconciliation --------------------------
 MONOLITH_URL = os.environ.get("MONOLITH_URL", "http://127.0.0.1:8000")

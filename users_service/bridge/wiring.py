@@ -7,6 +7,7 @@ from django.conf import settings
 from events.aws import AwsSettings, client
 from events.bridge import Bridge, BridgeStats
 from events.celery_publisher import CeleryTaskPublisher
+from events.dead_letters import DeadLetterQueue
 from events.topology import Topology, TopologyNames, ensure_topology
 from users_service.celery import app as celery_app
 from users_service.routing import ROUTES
@@ -27,9 +28,27 @@ def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
         sqs=sqs,
         queue_url=top.queue_url,
         dlq_url=top.dlq_url,
-        publisher=CeleryTaskPublisher(celery_app),
+        publisher=CeleryTaskPublisher(
+            celery_app,
+            connect_timeout=settings.BRIDGE_BROKER_CONNECT_TIMEOUT,
+            socket_timeout=settings.BRIDGE_BROKER_SOCKET_TIMEOUT,
+        ),
         routes=ROUTES,
         allowed_topic_arns=settings.BRIDGE_ALLOWED_TOPIC_ARNS or [top.topic_arn],
         wait_seconds=settings.BRIDGE_WAIT_SECONDS,
         stats=stats,
+        max_backoff_seconds=settings.BRIDGE_MAX_BACKOFF_SECONDS,
+        visibility_timeout=names.visibility_timeout,
+        heartbeat_seconds=settings.BRIDGE_HEARTBEAT_SECONDS,
+    )
+
+
+def dead_letter_queue() -> DeadLetterQueue:
+    """The DLQ and the main queue by name (no topology changes: safe from a web request)."""
+    sqs = client("sqs", AwsSettings.from_env(), read_timeout=10)
+    names = TopologyNames.from_env()
+    return DeadLetterQueue(
+        sqs,
+        dlq_url=sqs.get_queue_url(QueueName=names.dlq)["QueueUrl"],
+        queue_url=sqs.get_queue_url(QueueName=names.queue)["QueueUrl"],
     )

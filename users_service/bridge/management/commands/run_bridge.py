@@ -6,8 +6,9 @@ import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from users_service.bridge.stats_export import StatsExporter
 from users_service.bridge.wiring import build_bridge
 
 
@@ -23,15 +24,32 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, threads: int, **options):
+        if threads < 1:
+            raise CommandError("--threads must be at least 1")
         bridge = build_bridge()
         stop = threading.Event()
 
         def request_stop(signum, _frame):
+            # Loops stop receiving; each finishes (publishes, deletes) the batch in hand.
             self.stdout.write(f"signal {signum}: finishing the batches in hand")
             stop.set()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, request_stop)
+        exporter = StatsExporter(bridge.stats, loops=threads)
+        exporting = threading.Thread(target=self._export_every, args=(exporter, stop), daemon=True)
+        exporting.start()
         self.stdout.write(f"bridge: {threads} loops on {bridge.queue_url}")
-        bridge.run(stop, threads=threads)
+        try:
+            bridge.run(stop, threads=threads)
+        finally:
+            stop.set()
+            exporting.join()
+            exporter.export()
+            bridge.publisher.close()
         self.stdout.write(f"bridge stopped: {bridge.stats.snapshot()}")
+
+    @staticmethod
+    def _export_every(exporter: StatsExporter, stop: threading.Event) -> None:
+        while not stop.wait(settings.BRIDGE_METRICS_INTERVAL):
+            exporter.export()

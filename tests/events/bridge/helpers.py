@@ -1,0 +1,73 @@
+"""What the bridge tests share: a routing table, a bridge on moto + real Redis, and readers of the outcome."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+from celery import Celery
+
+from events import types
+from events.bridge import DLQ_REASON_ATTRIBUTE, Bridge, Route
+from events.celery_publisher import CeleryTaskPublisher
+from events.envelope import Envelope
+from events.topology import Topology
+from tests.conftest import receive_all
+
+APPLY = "directory.apply_user_event"
+ROUTES = {
+    types.USER_CREATED: (Route(APPLY, "events"), Route("resources.warm", "cache")),
+    types.USER_UPDATED: (Route(APPLY, "events"),),
+    types.CATALOGUE_CHANGED: (),
+}
+
+
+def celery_app(broker_url: str) -> Celery:
+    app = Celery("bridge-test", broker=broker_url)
+    app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry=False)
+    return app
+
+
+def make_bridge(sqs: Any, top: Topology, broker_url: str, **kwargs: Any) -> Bridge:
+    options: dict[str, Any] = {"wait_seconds": 0, "routes": ROUTES} | kwargs
+    publisher = options.pop("publisher", None) or CeleryTaskPublisher(celery_app(broker_url))
+    return Bridge(
+        sqs=sqs,
+        queue_url=top.queue_url,
+        dlq_url=top.dlq_url,
+        publisher=publisher,
+        allowed_topic_arns=[top.topic_arn],
+        **options,
+    )
+
+
+def publish(sns: Any, top: Topology, envelope: Envelope) -> None:
+    sns.publish(TopicArn=top.topic_arn, Message=envelope.to_json())
+
+
+def queued_tasks(broker_url: str, queue: str) -> list[dict]:
+    """Task messages waiting in a kombu Redis queue (a Redis list named after the queue), oldest first."""
+    raw = redis.Redis.from_url(broker_url).lrange(queue, 0, -1)
+    return [json.loads(item)["headers"] for item in reversed(raw)]
+
+
+def queued_task_ids(broker_url: str, queue: str = "events") -> list[str]:
+    return [task["id"] for task in queued_tasks(broker_url, queue)]
+
+
+def dlq_reasons(sqs: Any, top: Topology) -> list[str]:
+    return [
+        m["MessageAttributes"][DLQ_REASON_ATTRIBUTE]["StringValue"] for m in receive_all(sqs, top.dlq_url)
+    ]
+
+
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    """Visible plus in-flight messages."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )

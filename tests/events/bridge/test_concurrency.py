@@ -1,0 +1,44 @@
+"""Concurrency: several receive loops share one queue; each message is published once and deleted once.
+
+SQS hides a received message from every other receiver for the visibility
+timeout, and each loop keeps its batch to itself, so no message is processed by
+two loops while in flight. The loops also share the stats safely.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+from events import types
+from tests.events.bridge.helpers import APPLY, make_bridge, queue_depth, queued_task_ids
+from tests.events.test_envelope import user_event
+
+
+def test_four_loops_drain_the_queue_each_message_once(sqs, top, redis_url):
+    events = [user_event(types.USER_UPDATED, version=v) for v in range(1, 61)]
+    for start in range(0, len(events), 10):
+        sqs.send_message_batch(
+            QueueUrl=top.queue_url,
+            Entries=[
+                {"Id": str(i), "MessageBody": e.to_json()} for i, e in enumerate(events[start : start + 10])
+            ],
+        )
+    bridge = make_bridge(sqs, top, redis_url, visibility_timeout=30, heartbeat_seconds=0)
+    sqs.set_queue_attributes(QueueUrl=top.queue_url, Attributes={"VisibilityTimeout": "30"})
+    stop = threading.Event()
+    runner = threading.Thread(target=bridge.run, args=(stop,), kwargs={"threads": 4})
+    runner.start()
+    deadline = time.monotonic() + 30
+    while bridge.stats.snapshot()["deleted"] < len(events) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    runner.join(10)
+
+    published = Counter(queued_task_ids(redis_url))
+    assert published == Counter(f"{e.event_id}:{APPLY}" for e in events)  # every event, each once
+    snapshot = bridge.stats.snapshot()
+    assert (snapshot["received"], snapshot["deleted"], snapshot["redelivered"]) == (60, 60, 0)
+    assert queue_depth(sqs, top.queue_url) == 0
+    assert not runner.is_alive()

@@ -1,0 +1,102 @@
+"""Unwrapping: SNS-wrapped and raw-delivery messages both fan out; a foreign TopicArn is refused."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from events import types
+from events.envelope import Envelope
+from tests.conftest import receive_all
+from tests.events.bridge.helpers import (
+    APPLY,
+    dlq_reasons,
+    make_bridge,
+    publish,
+    queued_task_ids,
+    queued_tasks,
+)
+from tests.events.test_envelope import user_event
+
+
+def test_sns_wrapped_event_fans_out_with_deterministic_task_ids(sns, sqs, top, redis_url):
+    event = user_event(types.USER_CREATED)
+    publish(sns, top, event)
+
+    outcome = make_bridge(sqs, top, redis_url).poll_once()
+
+    assert (outcome.received, outcome.deleted, outcome.dead_lettered) == (1, 1, 0)
+    [apply] = queued_tasks(redis_url, "events")
+    [warm] = queued_tasks(redis_url, "cache")
+    assert apply["id"] == f"{event.event_id}:{APPLY}"
+    assert apply["task"] == APPLY
+    assert warm["id"] == f"{event.event_id}:resources.warm"
+    assert receive_all(sqs, top.queue_url) == []
+
+
+def test_raw_delivery_message_is_accepted(sqs, top, redis_url):
+    event = user_event(types.USER_UPDATED, version=2)
+    sqs.send_message(QueueUrl=top.queue_url, MessageBody=event.to_json())
+
+    outcome = make_bridge(sqs, top, redis_url).poll_once()
+
+    assert outcome.deleted == 1
+    assert queued_task_ids(redis_url) == [f"{event.event_id}:{APPLY}"]
+
+
+def test_raw_delivery_subscription_end_to_end(sns, sqs, top, redis_url):
+    sns.set_subscription_attributes(
+        SubscriptionArn=top.subscription_arn, AttributeName="RawMessageDelivery", AttributeValue="true"
+    )
+    event = user_event(types.USER_UPDATED, version=4)
+    publish(sns, top, event)
+
+    assert make_bridge(sqs, top, redis_url).poll_once().deleted == 1
+    assert queued_task_ids(redis_url) == [f"{event.event_id}:{APPLY}"]
+
+
+def test_event_with_no_tasks_is_acknowledged(sns, sqs, top, redis_url):
+    catalogue = Envelope(
+        event_type=types.CATALOGUE_CHANGED,
+        aggregate_type="catalogue",
+        aggregate_id="departments:ENG",
+        aggregate_version=1,
+        producer="hr_monolith",
+        payload={"kind": "departments", "code": "ENG", "name": "Engineering", "change": "created"},
+    )
+    publish(sns, top, catalogue)
+    bridge = make_bridge(sqs, top, redis_url)
+    assert bridge.poll_once().deleted == 1
+    assert bridge.stats.snapshot()["ignored"] == 1
+
+
+def test_forged_topic_is_refused(sqs, top, redis_url):
+    forged = {
+        "Type": "Notification",
+        "MessageId": str(uuid.uuid4()),
+        "TopicArn": "arn:aws:sns:us-east-1:999999999999:someone-else",
+        "Message": user_event().to_json(),
+    }
+    sqs.send_message(QueueUrl=top.queue_url, MessageBody=json.dumps(forged))
+
+    outcome = make_bridge(sqs, top, redis_url).poll_once()
+
+    assert (outcome.dead_lettered, outcome.deleted) == (1, 1)
+    assert dlq_reasons(sqs, top) == ["topic_not_allowed"]
+    assert queued_tasks(redis_url, "events") == []
+
+
+def test_a_second_allowed_topic_is_accepted(sns, sqs, top, redis_url):
+    other = sns.create_topic(Name="hr-user-events-replay")["TopicArn"]
+    wrapped = {
+        "Type": "Notification",
+        "MessageId": str(uuid.uuid4()),
+        "TopicArn": other,
+        "Message": user_event(types.USER_UPDATED).to_json(),
+    }
+    sqs.send_message(QueueUrl=top.queue_url, MessageBody=json.dumps(wrapped))
+    bridge = make_bridge(sqs, top, redis_url)
+    bridge.allowed_topic_arns = frozenset({top.topic_arn, other})
+
+    assert bridge.poll_once().deleted == 1
+    assert len(queued_task_ids(redis_url)) == 1

@@ -1,0 +1,79 @@
+"""Admin page of the SQS dead-letter queue: browse, filter by reason, see a body, redrive or purge."""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from events.dead_letters import DeadLetterFilter
+from users_service.bridge.models import DeadLetter
+from users_service.bridge.wiring import dead_letter_queue
+
+BROWSE_LIMIT = 500
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self._act(request)
+        reason = request.GET.get("reason") or ""
+        shown = request.GET.get("id") or ""
+        try:
+            queue = dead_letter_queue()
+            everything = queue.browse(limit=BROWSE_LIMIT)
+            error = ""
+        except (BotoCoreError, ClientError) as exc:
+            everything, error = [], f"SQS unavailable: {exc}"
+        letters = [letter for letter in everything if not reason or letter.reason == reason]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Dead letters (SQS DLQ)",
+            "letters": letters,
+            "reasons": sorted({letter.reason for letter in everything}),
+            "reason": reason,
+            "shown": next((letter for letter in everything if letter.message_id == shown), None),
+            "error": error,
+            "can_change": self.has_change_permission(request),
+            "limit": BROWSE_LIMIT,
+        }
+        return TemplateResponse(request, "admin/bridge/deadletter/change_list.html", context)
+
+    def _act(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        chosen = frozenset(request.POST.getlist("message_id"))
+        action = request.POST.get("action")
+        if not chosen:
+            self.message_user(request, "Choose at least one message.", messages.WARNING)
+        elif action not in ("redrive", "purge"):
+            self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
+        else:
+            where = DeadLetterFilter(message_ids=chosen)
+            try:
+                queue = dead_letter_queue()
+                if action == "redrive":
+                    result = queue.redrive(where)
+                    self.message_user(request, f"Redriven to the main queue: {len(result.redriven)}.")
+                    if result.failed:
+                        self.message_user(
+                            request, f"Not redriven: {', '.join(result.failed)}", messages.ERROR
+                        )
+                else:
+                    purged = queue.purge(where)
+                    self.message_user(request, f"Purged: {len(purged)}.")
+            except (BotoCoreError, ClientError) as exc:
+                self.message_user(request, f"SQS unavailable: {exc}", messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
