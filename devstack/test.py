@@ -2,21 +2,48 @@
 
 Each service is its own Django project with its own settings, so each gets its
 own pytest process; `events/` and the end-to-end tests need no Django settings
-of their own and run in the first. Prints one combined closing line.
+of their own and run in the first. Tests marked `postgres` run in a third
+process against a PostgreSQL database of their own (devstack/postgres.py).
+Prints one combined closing line.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+from devstack.postgres import PostgresProvider
 from devstack.stack import BASE_DIR
 
 RUNS = [
     ("hr_monolith.settings", ["tests/events", "tests/hr_monolith", "tests/e2e"]),
     ("users_service.settings", ["tests/users_service"]),
 ]
+#: Row locks, SKIP LOCKED and concurrent writers need PostgreSQL; SQLite runs exclude them.
+POSTGRES_RUN = ("hr_monolith.settings", ["tests/hr_monolith"])
+POSTGRES_MARKER = "postgres"
+
+
+def _pytest(report, settings: str, paths: list[str], argv: list[str], env: dict | None = None) -> int:
+    command = [sys.executable, "-m", "pytest", f"--ds={settings}", f"--junitxml={report}", *paths, *argv]
+    print(f"\n$ {' '.join(command[1:])}", flush=True)
+    return subprocess.run(command, cwd=BASE_DIR, env=env).returncode
+
+
+def _postgres_run(report, argv: list[str]) -> int:
+    provider = PostgresProvider.find_or_start(allow_system_install=True)
+    print(f"\npostgres: {provider.where}", flush=True)
+    try:
+        with provider.database("hr_events_test") as url:
+            env = {**os.environ, "DATABASE_URL": url}
+            settings, paths = POSTGRES_RUN
+            code = _pytest(report, settings, paths, ["-m", POSTGRES_MARKER, *argv], env)
+            # 5 = nothing selected: a `-k` given to `make test` may leave no PostgreSQL test.
+            return 0 if code == 5 else code
+    finally:
+        provider.close()
 
 
 def main(argv: list[str]) -> int:
@@ -25,11 +52,14 @@ def main(argv: list[str]) -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     totals = {"passed": 0, "failed": 0, "skipped": 0}
     codes = []
-    for index, (settings, paths) in enumerate(RUNS):
+    for index in range(len(RUNS) + 1):
         report = results_dir / f"run{index}.xml"
-        command = [sys.executable, "-m", "pytest", f"--ds={settings}", f"--junitxml={report}", *paths, *argv]
-        print(f"\n$ {' '.join(command[1:])}", flush=True)
-        codes.append(subprocess.run(command, cwd=BASE_DIR).returncode)
+        report.unlink(missing_ok=True)
+        if index < len(RUNS):
+            settings, paths = RUNS[index]
+            codes.append(_pytest(report, settings, paths, ["-m", f"not {POSTGRES_MARKER}", *argv]))
+        else:
+            codes.append(_postgres_run(report, argv))
         if report.exists():
             suite = ET.parse(report).getroot().find("testsuite")
             if suite is not None:
