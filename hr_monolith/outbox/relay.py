@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -30,7 +31,9 @@ from hr_monolith.outbox.models import OutboxEvent
 log = logging.getLogger(__name__)
 
 #: Errors of a whole publish_batch call that may go away (network, throttling, SNS down).
-CALL_ERRORS = (BotoCoreError, ClientError)
+#: A server dying mid-response gives an empty body: botocore raises ResponseParserError,
+#: which is not a BotoCoreError.
+CALL_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
 LAST_ERROR_MAX = 2000
 
 
