@@ -37,7 +37,8 @@ def _postgres_run(report, argv: list[str]) -> int:
     print(f"\npostgres: {provider.where}", flush=True)
     try:
         with provider.database("hr_events_test") as url:
-            env = {**os.environ, "DATABASE_URL": url}
+            # PG_ADMIN_URL lets fixtures that want a database of their own reuse this server.
+            env = {**os.environ, "DATABASE_URL": url, "PG_ADMIN_URL": provider.admin_url}
             settings, paths = POSTGRES_RUN
             code = _pytest(report, settings, paths, ["-m", POSTGRES_MARKER, *argv], env)
             # 5 = nothing selected: a `-k` given to `make test` may leave no PostgreSQL test.
