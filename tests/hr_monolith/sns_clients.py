@@ -20,8 +20,12 @@ class RecordingSns:
         self.calls: list[list[str]] = []
         self.call_errors = 0
         self._lock = threading.Lock()
+        #: Calls wait while this is clear (a test holds them while it rebuilds the emulator's state).
+        self.gate = threading.Event()
+        self.gate.set()
 
     def publish_batch(self, **request: Any) -> dict:
+        self.gate.wait(60)
         ids = [entry["Id"] for entry in request["PublishBatchRequestEntries"]]
         with self._lock:
             self.calls.append(ids)

@@ -61,15 +61,20 @@ def test_relay_survives_sns_going_away_and_coming_back(tmp_path):
             wait_until(lambda: sum(recorder.accepted.values()) >= 20, timeout=30, what="first 20 published")
             server.stop()
             wait_until(lambda: recorder.call_errors >= 4, timeout=30, what="failed calls while SNS is down")
+            # A restarted moto has lost its topic, queue and subscription, which AWS would have
+            # kept: hold publish calls while they are rebuilt, or events published between
+            # create_topic and subscribe would go to a topic without subscribers.
+            recorder.gate.clear()
             seen["accepted_before_restart"] = set(recorder.accepted)
             server = MotoServer(port, tmp_path).start()
-            # A restarted moto has no state: the topic comes back as it would on AWS after an outage.
             _, sqs_again, topology_again = topology_on(server)
+            recorder.gate.set()
             wait_until(lambda: sum(recorder.accepted.values()) >= BACKLOG, timeout=60, what="the backlog")
             seen["after"] = receive_all(sqs_again, topology_again.queue_url, max_rounds=BACKLOG // 10 + 10)
         except BaseException as exc:
             problems.append(exc)
         finally:
+            recorder.gate.set()
             stop.set()
 
     control = threading.Thread(target=outage)
