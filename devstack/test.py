@@ -33,7 +33,11 @@ def _pytest(report, settings: str, paths: list[str], argv: list[str], env: dict 
 
 
 def _postgres_run(report, argv: list[str]) -> int:
-    provider = PostgresProvider.find_or_start(allow_system_install=True)
+    try:
+        provider = PostgresProvider.find_or_start(allow_system_install=True)
+    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+        print(f"\npostgres: cannot provision a PostgreSQL for the `postgres` tests: {exc}", flush=True)
+        return 1
     print(f"\npostgres: {provider.where}", flush=True)
     try:
         with provider.database("hr_events_test") as url:
@@ -70,6 +74,8 @@ def main(argv: list[str]) -> int:
                 totals["passed"] += tests - failures - errors - skipped
                 totals["failed"] += failures + errors
                 totals["skipped"] += skipped
+        elif codes[-1] != 0:
+            totals["failed"] += 1  # the run could not even start (e.g. no PostgreSQL)
     ok = lint.returncode == 0 and all(code == 0 for code in codes)
     print(f"\nruff: {'clean' if lint.returncode == 0 else 'FAILED'}")
     print(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import signal
+import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -27,10 +29,20 @@ class Command(BaseCommand):
         if older_than_days < 0 or batch_size < 1:
             raise CommandError("--older-than-days must be >= 0 and --batch-size >= 1")
         deleted = 0
-        with tqdm(desc="purging sent outbox rows", unit="rows", file=self.stderr, disable=None) as bar:
-            for count in outbox_purge(
-                older_than=datetime.timedelta(days=older_than_days), batch_size=batch_size
-            ):
-                deleted += count
-                bar.update(count)
-        self.stdout.write(f"deleted {deleted} sent outbox rows older than {older_than_days:g} days")
+        stop = threading.Event()
+        # Each batch is its own transaction: stop between batches, never inside one.
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            with tqdm(desc="purging sent outbox rows", unit="rows", disable=None) as bar:
+                for count in outbox_purge(
+                    older_than=datetime.timedelta(days=older_than_days), batch_size=batch_size
+                ):
+                    deleted += count
+                    bar.update(count)
+                    if stop.is_set():
+                        break
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        stopped = " (stopped early)" if stop.is_set() else ""
+        self.stdout.write(f"deleted {deleted} sent outbox rows older than {older_than_days:g} days{stopped}")
