@@ -24,7 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from events.envelope import Envelope
-from events.publisher import SNS_BATCH_LIMIT, PublishResult, SnsPublisher
+from events.publisher import PublishResult, SnsPublisher, batch_slices, entry_size
 from hr_monolith.outbox.backoff import Backoff
 from hr_monolith.outbox.models import OutboxEvent
 
@@ -114,9 +114,11 @@ class OutboxRelay:
         return outcome
 
     def _publish_round(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> bool:
-        """One publish_batch per 10 rows, several in flight; True if a whole call failed."""
-        chunks = [rows[i : i + SNS_BATCH_LIMIT] for i in range(0, len(rows), SNS_BATCH_LIMIT)]
-        futures = [self._pool.submit(self._publish_chunk, chunk) for chunk in chunks]
+        """One publish_batch per 10 rows (or 256 KiB), several in flight; True if a whole call failed."""
+        envelopes = [Envelope(**row.envelope) for row in rows]
+        slices = batch_slices([entry_size(envelope) for envelope in envelopes])
+        chunks = [rows[part] for part in slices]
+        futures = [self._pool.submit(self.publisher.publish_batch, envelopes[part]) for part in slices]
         whole_call_failed = False
         for chunk, future in zip(chunks, futures, strict=True):
             for row in chunk:
@@ -133,9 +135,6 @@ class OutboxRelay:
             for event_id, error in result.failed.items():
                 outcome.errors[by_event_id[event_id].pk] = error
         return whole_call_failed
-
-    def _publish_chunk(self, chunk: Sequence[OutboxEvent]) -> PublishResult:
-        return self.publisher.publish_batch([Envelope(**row.envelope) for row in chunk])
 
     def _mark(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> None:
         now = timezone.now()
