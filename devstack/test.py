@@ -1,8 +1,11 @@
-"""`make test`: ruff, then the suite in two pytest runs (one per Django project).
+"""`make test`: ruff, then the suite in pytest runs (one per Django project).
 
 Each service is its own Django project with its own settings, so each gets its
 own pytest process; `events/` and the end-to-end tests need no Django settings
-of their own and run in the first. Prints one combined closing line.
+of their own and run in the first. Tests marked `postgres` run in a third
+process against a PostgreSQL database of their own (devstack/postgres.py).
+`make test-localstack` (AWS_EMULATOR=localstack) runs every SNS/SQS test
+unchanged on LocalStack instead. Prints one combined closing line.
 """
 
 from __future__ import annotations
@@ -11,35 +14,81 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
+from devstack.postgres import PostgresProvider
 from devstack.stack import BASE_DIR
 
+POSTGRES_MARKER = "postgres"
+#: (settings, paths, marker expression); SQLite runs exclude the PostgreSQL tests.
 RUNS = [
-    ("hr_monolith.settings", ["tests/events", "tests/hr_monolith", "tests/e2e", "tests/compose"]),
-    ("users_service.settings", ["tests/users_service"]),
+    (
+        "hr_monolith.settings",
+        ["tests/events", "tests/hr_monolith", "tests/e2e", "tests/compose"],
+        f"not {POSTGRES_MARKER}",
+    ),
+    ("users_service.settings", ["tests/users_service"], f"not {POSTGRES_MARKER}"),
 ]
-#: `make test-localstack` (AWS_EMULATOR=localstack): every test that touches SNS/SQS, unchanged, on
-#: LocalStack started natively, plus the LocalStack-only tests (the compose init script).
+#: Row locks, SKIP LOCKED and concurrent writers need PostgreSQL.
+POSTGRES_RUN = ("hr_monolith.settings", ["tests/hr_monolith"], POSTGRES_MARKER)
+#: `make test-localstack`: every test that touches SNS/SQS, unchanged, on LocalStack started
+#: natively, plus the LocalStack-only tests (the compose init script).
 LOCALSTACK_RUNS = [
     (
         "hr_monolith.settings",
         ["tests/events", "tests/hr_monolith/test_relay.py", "tests/e2e", "tests/localstack"],
+        f"not {POSTGRES_MARKER}",
     ),
 ]
+
+
+def _pytest(report: Path, run: tuple[str, list[str], str], argv: list[str], env: dict | None = None) -> int:
+    settings, paths, marker = run
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        f"--ds={settings}",
+        f"--junitxml={report}",
+        "-m",
+        marker,
+        *paths,
+        *argv,
+    ]
+    print(f"\n$ {' '.join(command[1:])}", flush=True)
+    return subprocess.run(command, cwd=BASE_DIR, env=env).returncode
+
+
+def _postgres_run(report: Path, argv: list[str]) -> int:
+    try:
+        provider = PostgresProvider.find_or_start(allow_system_install=True)
+    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+        print(f"\npostgres: cannot provision a PostgreSQL for the `postgres` tests: {exc}", flush=True)
+        return 1
+    print(f"\npostgres: {provider.where}", flush=True)
+    try:
+        with provider.database("hr_events_test") as url:
+            # PG_ADMIN_URL lets fixtures that want a database of their own reuse this server.
+            env = {**os.environ, "DATABASE_URL": url, "PG_ADMIN_URL": provider.admin_url}
+            code = _pytest(report, POSTGRES_RUN, argv, env)
+            # 5 = nothing selected: a `-k` given to `make test` may leave no PostgreSQL test.
+            return 0 if code == 5 else code
+    finally:
+        provider.close()
 
 
 def main(argv: list[str]) -> int:
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=BASE_DIR)
     results_dir = BASE_DIR / "var" / "test-results"
     results_dir.mkdir(parents=True, exist_ok=True)
+    localstack = os.environ.get("AWS_EMULATOR") == "localstack"
+    runs: list = LOCALSTACK_RUNS if localstack else [*RUNS, None]  # None: the PostgreSQL run
     totals = {"passed": 0, "failed": 0, "skipped": 0}
     codes = []
-    runs = LOCALSTACK_RUNS if os.environ.get("AWS_EMULATOR") == "localstack" else RUNS
-    for index, (settings, paths) in enumerate(runs):
+    for index, run in enumerate(runs):
         report = results_dir / f"run{index}.xml"
-        command = [sys.executable, "-m", "pytest", f"--ds={settings}", f"--junitxml={report}", *paths, *argv]
-        print(f"\n$ {' '.join(command[1:])}", flush=True)
-        codes.append(subprocess.run(command, cwd=BASE_DIR).returncode)
+        report.unlink(missing_ok=True)
+        codes.append(_postgres_run(report, argv) if run is None else _pytest(report, run, argv))
         if report.exists():
             suite = ET.parse(report).getroot().find("testsuite")
             if suite is not None:
@@ -49,6 +98,8 @@ def main(argv: list[str]) -> int:
                 totals["passed"] += tests - failures - errors - skipped
                 totals["failed"] += failures + errors
                 totals["skipped"] += skipped
+        elif codes[-1] != 0:
+            totals["failed"] += 1  # the run could not even start (e.g. no PostgreSQL)
     ok = lint.returncode == 0 and all(code == 0 for code in codes)
     print(f"\nruff: {'clean' if lint.returncode == 0 else 'FAILED'}")
     print(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")

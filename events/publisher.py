@@ -1,4 +1,4 @@
-"""Publish envelopes to the SNS topic with `publish_batch`, ten to a call."""
+"""Publish envelopes to the SNS topic with `publish_batch`, ten to a call (and 256 KiB)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,31 @@ from typing import Any
 from events.envelope import Envelope
 
 SNS_BATCH_LIMIT = 10
+#: SNS refuses a publish_batch whose messages and attributes add up to more than 256 KiB.
+SNS_BATCH_MAX_BYTES = 256 * 1024
+#: Room for the message attributes (event_type, schema_version) of one entry.
+ENTRY_OVERHEAD_BYTES = 128
+
+
+def entry_size(envelope: Envelope) -> int:
+    return len(envelope.to_json().encode("utf-8")) + ENTRY_OVERHEAD_BYTES
+
+
+def batch_slices(sizes: Sequence[int]) -> list[slice]:
+    """Consecutive slices, in order, each within SNS's limits of one publish_batch call:
+    at most 10 entries and 256 KiB together. An entry too big on its own gets a slice of
+    its own (SNS will refuse that entry, not its neighbours)."""
+    slices: list[slice] = []
+    start, total = 0, 0
+    for index, size in enumerate(sizes):
+        full = index - start == SNS_BATCH_LIMIT or (index > start and total + size > SNS_BATCH_MAX_BYTES)
+        if full:
+            slices.append(slice(start, index))
+            start, total = index, 0
+        total += size
+    if start < len(sizes):
+        slices.append(slice(start, len(sizes)))
+    return slices
 
 
 @dataclass

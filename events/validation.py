@@ -40,8 +40,31 @@ def _load() -> tuple[dict[tuple[str, int], Draft202012Validator], Registry]:
         if match and not match["type"].startswith("user-snapshot"):
             versioned[(match["type"], int(match["version"]))] = schema
     registry: Registry = Registry().with_resources(resources)
-    validators = {key: Draft202012Validator(schema, registry=registry) for key, schema in versioned.items()}
+    validators = {
+        key: Draft202012Validator(_inline(schema, registry.resolver(schema["$id"])), registry=registry)
+        for key, schema in versioned.items()
+    }
     return validators, registry
+
+
+def _inline(node: Any, resolver: Any) -> Any:
+    """The schema with every `$ref` replaced by what it points to.
+
+    Resolving references through the registry at each validation cost ~2 ms an envelope
+    (measured: a 3,000-user backfill spent most of its time there); the inlined schema
+    validates the same way at a fraction of that. Our schemas have no recursive references.
+    """
+    if isinstance(node, list):
+        return [_inline(item, resolver) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        resolved = resolver.lookup(node["$ref"])
+        target = {k: v for k, v in resolved.contents.items() if k not in ("$id", "$schema", "$defs")}
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        inlined = _inline(target, resolved.resolver)
+        return {"allOf": [inlined, _inline(siblings, resolver)]} if siblings else inlined
+    return {key: _inline(value, resolver) for key, value in node.items() if key != "$defs"}
 
 
 def known_versions(event_type: str) -> list[int]:

@@ -115,6 +115,13 @@ EVENTS_PRODUCER = "hr_monolith"
 # Outbox relay: rows per claim, idle poll interval (seconds).
 RELAY_BATCH_SIZE = int(os.environ.get("RELAY_BATCH_SIZE", "100"))
 RELAY_POLL_INTERVAL = float(os.environ.get("RELAY_POLL_INTERVAL", "0.2"))
+# publish_batch calls in flight at once, and the cap of the backoff while SNS refuses (seconds).
+RELAY_MAX_IN_FLIGHT = int(os.environ.get("RELAY_MAX_IN_FLIGHT", "4"))
+RELAY_MAX_BACKOFF = float(os.environ.get("RELAY_MAX_BACKOFF", "30"))
+# Sent outbox rows older than this are deleted by `purge_outbox`.
+OUTBOX_RETENTION_DAYS = float(os.environ.get("OUTBOX_RETENTION_DAYS", "7"))
+# Users per transaction in `backfill_users`.
+BACKFILL_BATCH_SIZE = int(os.environ.get("BACKFILL_BATCH_SIZE", "500"))
 
 # --- resources (the deliberately slow endpoint the users service caches) ------
 RESOURCES_LATENCY_MS = int(os.environ.get("RESOURCES_LATENCY_MS", "300"))

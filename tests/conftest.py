@@ -146,6 +146,24 @@ def receive_all(sqs, queue_url: str, *, max_rounds: int = 20) -> list[dict]:
     return messages
 
 
+@pytest.fixture(scope="session")
+def postgres_provider():
+    """A PostgreSQL to create databases on: the one `PG_ADMIN_URL` (or 127.0.0.1:5432) names if it
+    answers, else a throw-away cluster of the suite's own (devstack/postgres.py)."""
+    from devstack.postgres import PostgresProvider
+
+    provider = PostgresProvider.find_or_start()
+    yield provider
+    provider.close()
+
+
+@pytest.fixture
+def postgres_database_url(postgres_provider) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped after it."""
+    with postgres_provider.database("hr_events_fixture") as url:
+        yield url
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

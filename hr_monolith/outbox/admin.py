@@ -1,8 +1,12 @@
-from django.contrib import admin
-from django.db.models import Min
-from django.utils import timezone
+"""Admin of the outbox: the backlog (count, oldest age) in the title, and a re-send action."""
 
-from hr_monolith.outbox.models import OutboxEvent
+from __future__ import annotations
+
+from django.contrib import admin
+
+from hr_monolith.outbox.models import OutboxBackfill, OutboxEvent
+from hr_monolith.outbox.selectors import outbox_backlog
+from hr_monolith.outbox.services import outbox_resend
 
 
 class SentFilter(admin.SimpleListFilter):
@@ -44,18 +48,29 @@ class OutboxEventAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        pending = OutboxEvent.objects.filter(sent_at__isnull=True)
-        oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
+        backlog = outbox_backlog()
+        age = backlog.oldest_age_seconds
         extra_context = {
             **(extra_context or {}),
-            "title": (
-                f"Outbox: {pending.count()} pending"
-                + (f", oldest {(timezone.now() - oldest).total_seconds():.0f}s old" if oldest else "")
-            ),
+            "backlog": backlog,
+            "title": f"Outbox: {backlog.pending} pending"
+            + (f", oldest {age:.0f}s old" if age is not None else ""),
         }
         return super().changelist_view(request, extra_context=extra_context)
 
     @admin.action(description="Re-send selected events (mark them pending)")
     def resend(self, request, queryset):
-        count = queryset.update(sent_at=None)
+        count = outbox_resend(ids=queryset.values_list("pk", flat=True))
         self.message_user(request, f"{count} events will be published again by the relay.")
+
+
+@admin.register(OutboxBackfill)
+class OutboxBackfillAdmin(admin.ModelAdmin):
+    list_display = ("id", "filters", "emitted", "last_user_id", "started_at", "finished_at")
+    readonly_fields = [f.name for f in OutboxBackfill._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

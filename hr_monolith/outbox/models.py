@@ -32,3 +32,24 @@ class OutboxEvent(models.Model):
     @property
     def is_sent(self) -> bool:
         return self.sent_at is not None
+
+
+class OutboxBackfill(models.Model):
+    """One run of `backfill_users`: its filter and how far it got, committed with each batch."""
+
+    id = models.BigAutoField(primary_key=True)
+    filters = models.JSONField(default=dict, help_text="The user filter of this run (see backfill_users).")
+    #: Every event of the run carries it as `trace_id`, so a consumer can tell a backfill apart.
+    trace_id = models.CharField(max_length=32, unique=True)
+    last_user_id = models.CharField(max_length=36, blank=True, default="")
+    emitted = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        state = "finished" if self.finished_at else f"at {self.last_user_id or 'start'}"
+        return f"backfill #{self.id} ({self.emitted} events, {state})"

@@ -1,35 +1,58 @@
-"""The outbox relay: publish pending rows to SNS in order and mark them sent.
+"""The outbox relay: publish pending rows to SNS in id order and mark them sent.
 
 Rows are claimed in id order; on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so
-several relays can share one backlog without publishing a row twice.
+several relays can share one backlog without publishing a row twice. A row is
+marked sent only when SNS listed it as `Successful`; entries SNS refused are
+retried on their own, and a refusal of the whole call (SNS unreachable,
+throttled) leaves the rows pending with their attempt count and last error.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
-from collections.abc import Sequence
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from events.envelope import Envelope
-from events.publisher import SNS_BATCH_LIMIT, PublishResult, SnsPublisher
+from events.publisher import PublishResult, SnsPublisher, batch_slices, entry_size
+from hr_monolith.outbox.backoff import Backoff
 from hr_monolith.outbox.models import OutboxEvent
 
 log = logging.getLogger(__name__)
 
+#: Errors of a whole publish_batch call that may go away (network, throttling, SNS down).
+#: A server dying mid-response gives an empty body: botocore raises ResponseParserError,
+#: which is not a BotoCoreError.
+CALL_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
+LAST_ERROR_MAX = 2000
+
 
 @dataclass
 class RelayPass:
+    """What one claim-publish-mark pass did. `failed` rows are still pending."""
+
     claimed: int = 0
     published: int = 0
     failed: int = 0
+
+
+@dataclass
+class _Attempts:
+    """Per row of a pass: how many publish attempts it took and the last error seen."""
+
+    published: set[int] = field(default_factory=set)
+    attempts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    errors: dict[int, str] = field(default_factory=dict)
 
 
 class OutboxRelay:
@@ -40,11 +63,19 @@ class OutboxRelay:
         batch_size: int = 100,
         max_in_flight: int = 4,
         max_backoff_seconds: float = 30.0,
+        entry_retries: int = 2,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.publisher = publisher
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
-        self.max_backoff_seconds = max_backoff_seconds
+        self.entry_retries = entry_retries
+        self.backoff = backoff or Backoff(cap=max_backoff_seconds)
+        self._entry_backoff = Backoff(base=0.05, cap=1.0)
+        self._sleep = sleep
+        #: Delays the run loop waited after failed passes (for logs and tests).
+        self.backoff_delays: list[float] = []
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="relay")
 
     def close(self) -> None:
@@ -54,66 +85,97 @@ class OutboxRelay:
         """Claim up to `batch_size` pending rows, publish them, mark what SNS accepted."""
         pending = OutboxEvent.objects.filter(sent_at__isnull=True).order_by("id")
         if connection.features.has_select_for_update_skip_locked:
-            # Rows stay locked while they are published: another relay skips them.
+            # Rows stay locked until they are marked: another relay skips them meanwhile.
             with transaction.atomic():
                 return self._relay(list(pending.select_for_update(skip_locked=True)[: self.batch_size]))
         # SQLite: one relay only; publishing outside a transaction keeps writers unblocked.
         return self._relay(list(pending[: self.batch_size]))
 
     def _relay(self, rows: Sequence[OutboxEvent]) -> RelayPass:
-        outcome = RelayPass(claimed=len(rows))
         if not rows:
-            return outcome
-        results = self._publish(rows)
-        now = timezone.now()
-        with transaction.atomic():
-            OutboxEvent.objects.filter(pk__in=[r.pk for r in results.published]).update(
-                sent_at=now, attempts=F("attempts") + 1, last_error=""
-            )
-            for row, error in results.failed.items():
-                OutboxEvent.objects.filter(pk=row.pk).update(
-                    attempts=F("attempts") + 1, last_error=error[:2000]
-                )
-        outcome.published = len(results.published)
-        outcome.failed = len(results.failed)
+            return RelayPass()
+        outcome = self._publish_with_retries(rows)
+        self._mark(rows, outcome)
+        return RelayPass(
+            claimed=len(rows), published=len(outcome.published), failed=len(rows) - len(outcome.published)
+        )
+
+    def _publish_with_retries(self, rows: Sequence[OutboxEvent]) -> _Attempts:
+        outcome = _Attempts()
+        todo = list(rows)
+        for round_ in range(self.entry_retries + 1):
+            if round_:
+                self._sleep(self._entry_backoff.delay(round_))
+            whole_call_failed = self._publish_round(todo, outcome)
+            todo = [row for row in todo if row.pk not in outcome.published]
+            # A refused call means SNS itself is in trouble: leave it to the run loop's backoff.
+            if not todo or whole_call_failed:
+                break
         return outcome
 
-    def _publish(self, rows: Sequence[OutboxEvent]) -> _Results:
-        chunks = [rows[i : i + SNS_BATCH_LIMIT] for i in range(0, len(rows), SNS_BATCH_LIMIT)]
-        results = _Results()
-        futures = [self._pool.submit(self._publish_chunk, chunk) for chunk in chunks]
+    def _publish_round(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> bool:
+        """One publish_batch per 10 rows (or 256 KiB), several in flight; True if a whole call failed."""
+        envelopes = [Envelope(**row.envelope) for row in rows]
+        slices = batch_slices([entry_size(envelope) for envelope in envelopes])
+        chunks = [rows[part] for part in slices]
+        futures = [self._pool.submit(self.publisher.publish_batch, envelopes[part]) for part in slices]
+        whole_call_failed = False
         for chunk, future in zip(chunks, futures, strict=True):
+            for row in chunk:
+                outcome.attempts[row.pk] += 1
             try:
                 result: PublishResult = future.result()
-            except (BotoCoreError, ClientError) as exc:
-                results.failed.update({row: f"{type(exc).__name__}: {exc}" for row in chunk})
+            except CALL_ERRORS as exc:
+                whole_call_failed = True
+                for row in chunk:
+                    outcome.errors[row.pk] = f"{type(exc).__name__}: {exc}"
                 continue
-            by_id = {str(row.event_id): row for row in chunk}
-            results.published.extend(by_id[event_id] for event_id in result.published)
-            results.failed.update({by_id[i]: err for i, err in result.failed.items()})
-        return results
+            by_event_id = {str(row.event_id): row for row in chunk}
+            outcome.published.update(by_event_id[event_id].pk for event_id in result.published)
+            for event_id, error in result.failed.items():
+                outcome.errors[by_event_id[event_id].pk] = error
+        return whole_call_failed
 
-    def _publish_chunk(self, chunk: Sequence[OutboxEvent]) -> PublishResult:
-        envelopes = [Envelope(**row.envelope) for row in chunk]
-        return self.publisher.publish_batch(envelopes)
+    def _mark(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> None:
+        now = timezone.now()
+        sent_by_attempts: dict[int, list[int]] = defaultdict(list)
+        for row in rows:
+            if row.pk in outcome.published:
+                sent_by_attempts[outcome.attempts[row.pk]].append(row.pk)
+        with transaction.atomic():
+            for attempts, pks in sent_by_attempts.items():
+                OutboxEvent.objects.filter(pk__in=pks).update(sent_at=now, attempts=F("attempts") + attempts)
+            for row in rows:
+                if row.pk in outcome.published:
+                    # A row sent after a retry keeps its last error: it tells what happened.
+                    if row.pk in outcome.errors:
+                        OutboxEvent.objects.filter(pk=row.pk).update(
+                            last_error=outcome.errors[row.pk][:LAST_ERROR_MAX]
+                        )
+                    continue
+                error = outcome.errors.setdefault(row.pk, "SNS returned no result for this entry")
+                OutboxEvent.objects.filter(pk=row.pk).update(
+                    attempts=F("attempts") + outcome.attempts[row.pk], last_error=error[:LAST_ERROR_MAX]
+                )
+        for row in rows:
+            if row.pk not in outcome.published:
+                log.warning("outbox row %s not published: %s", row.pk, outcome.errors.get(row.pk, "?"))
 
     def run(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
-        """Relay until `stop` is set; back off with jitter while SNS refuses."""
+        """Relay until `stop` is set; back off with jitter while SNS refuses.
+
+        `stop` is checked between passes only, so the batch in hand is always finished and marked.
+        """
         failures = 0
         while not stop.is_set():
             outcome = self.relay_once()
             if outcome.failed:
                 failures += 1
-                delay = random.uniform(0, min(self.max_backoff_seconds, 0.5 * 2 ** min(failures, 10)))
-                log.warning("SNS refused %d events; retrying in %.1fs", outcome.failed, delay)
+                delay = self.backoff.delay(failures)
+                self.backoff_delays.append(delay)
+                log.warning("SNS refused %d events; retrying in %.2fs", outcome.failed, delay)
                 stop.wait(delay)
             else:
                 failures = 0
                 if outcome.claimed < self.batch_size:
                     stop.wait(poll_interval)
-
-
-@dataclass
-class _Results:
-    published: list[OutboxEvent] = field(default_factory=list)
-    failed: dict[OutboxEvent, str] = field(default_factory=dict)

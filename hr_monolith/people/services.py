@@ -40,8 +40,14 @@ def _save(user: User, *, fields: list[str] | None = None) -> None:
 
 
 def _locked(user_id: uuid.UUID | str) -> User:
+    """The user row, locked until the transaction ends: concurrent changes of one user queue here,
+    so each reads the version the previous one committed and versions rise by exactly one."""
+    # `of` locks the user row only: PostgreSQL refuses FOR UPDATE on the nullable side of the
+    # LEFT JOINs to the catalogue.
     return (
-        User.objects.select_for_update().select_related("department", "position", "location").get(pk=user_id)
+        User.objects.select_for_update(of=("self",))
+        .select_related("department", "position", "location")
+        .get(pk=user_id)
     )
 
 

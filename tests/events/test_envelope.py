@@ -106,3 +106,14 @@ def test_bad_json_and_oversize_bodies_are_invalid_messages():
     with pytest.raises(InvalidMessage) as exc:
         Envelope.from_json("x" * (MAX_ENVELOPE_BYTES + 1))
     assert exc.value.reason == "too_large"
+
+
+def test_publish_batches_respect_both_sns_limits():
+    from events.publisher import SNS_BATCH_MAX_BYTES, batch_slices
+
+    assert batch_slices([]) == []
+    assert batch_slices([100] * 23) == [slice(0, 10), slice(10, 20), slice(20, 23)]
+    big = 100_000
+    # Three big entries overflow 256 KiB: two to a call; an oversized one stands alone.
+    assert batch_slices([big, big, big, 10]) == [slice(0, 2), slice(2, 4)]
+    assert batch_slices([10, SNS_BATCH_MAX_BYTES + 1, 10]) == [slice(0, 1), slice(1, 2), slice(2, 3)]

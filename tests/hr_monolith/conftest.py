@@ -32,3 +32,17 @@ def staff_client(db) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _postgres_marker_needs_postgres(request):
+    """A `postgres` test run on SQLite would prove nothing: fail it instead of passing it."""
+    if request.node.get_closest_marker("postgres") is None:
+        return
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.fail(
+            "this test needs PostgreSQL: run `make test`, or set DATABASE_URL to a PostgreSQL database "
+            "and pass `-m postgres`"
+        )

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import random
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from events.publisher import SnsPublisher
+from hr_monolith.outbox.backoff import Backoff
 from hr_monolith.outbox.models import OutboxEvent
 from hr_monolith.outbox.relay import OutboxRelay
 from hr_monolith.people import services
 from tests.conftest import receive_all
+from tests.hr_monolith.sns_clients import RefusingSns
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +63,101 @@ def test_relay_outbox_once_command(sns, sqs, topology):
     call_command("relay_outbox", "--once", stdout=out)
     assert "published 4 events" in out.getvalue()
     assert len(receive_all(sqs, topology.queue_url)) == 4
+
+
+def delivered_event_ids(sqs, queue_url: str) -> list[str]:
+    return [json.loads(json.loads(m["Body"])["Message"])["event_id"] for m in receive_all(sqs, queue_url)]
+
+
+def test_refused_entries_are_retried_alone_and_the_rest_is_not_republished(sns, sqs, topology):
+    make_users(25)
+    rows = list(OutboxEvent.objects.order_by("id"))
+    refused = {str(rows[3].event_id), str(rows[17].event_id)}
+    client = RefusingSns(sns, refused, times=1)
+    relay = OutboxRelay(SnsPublisher(client, topology.topic_arn), batch_size=100, max_in_flight=3)
+    try:
+        outcome = relay.relay_once()
+    finally:
+        relay.close()
+
+    assert (outcome.claimed, outcome.published, outcome.failed) == (25, 25, 0)
+    # Three calls of up to 10, then one retry holding only the two refused entries.
+    assert sorted(len(call) for call in client.calls[:3]) == [5, 10, 10]
+    assert [sorted(call) for call in client.calls[3:]] == [sorted(refused)]
+    assert all(count == 1 for count in client.accepted.values())
+    delivered = delivered_event_ids(sqs, topology.queue_url)
+    assert sorted(delivered) == sorted(str(r.event_id) for r in rows)
+    for row in OutboxEvent.objects.all():
+        assert row.sent_at is not None
+        if str(row.event_id) in refused:
+            assert row.attempts == 2
+            assert "MessageStructure" in row.last_error
+        else:
+            assert (row.attempts, row.last_error) == (1, "")
+
+
+def test_an_entry_sns_keeps_refusing_stays_pending_with_its_error(sns, sqs, topology):
+    make_users(4)
+    stuck = OutboxEvent.objects.order_by("id")[1]
+    client = RefusingSns(sns, {str(stuck.event_id)}, times=100)
+    relay = OutboxRelay(SnsPublisher(client, topology.topic_arn), entry_retries=2)
+    try:
+        outcome = relay.relay_once()
+    finally:
+        relay.close()
+    assert (outcome.published, outcome.failed) == (3, 1)
+    stuck.refresh_from_db()
+    assert stuck.sent_at is None
+    assert stuck.attempts == 3
+    assert "InvalidParameter" in stuck.last_error
+    assert str(stuck.event_id) not in delivered_event_ids(sqs, topology.queue_url)
+    assert OutboxEvent.objects.filter(sent_at__isnull=False).count() == 3
+
+
+def test_rows_are_claimed_in_id_order(sns, topology):
+    make_users(12)
+    relay = OutboxRelay(SnsPublisher(sns, topology.topic_arn), batch_size=5)
+    try:
+        relay.relay_once()
+    finally:
+        relay.close()
+    ids = list(OutboxEvent.objects.order_by("id").values_list("id", "sent_at"))
+    assert [sent is not None for _, sent in ids] == [True] * 5 + [False] * 7
+
+
+def test_relay_outbox_once_publishes_a_backlog_larger_than_one_batch(sns, sqs, topology):
+    make_users(23)
+    out = io.StringIO()
+    call_command("relay_outbox", "--once", "--batch-size", "10", stdout=out)
+    assert "published 23 events" in out.getvalue()
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+    assert len(set(delivered_event_ids(sqs, topology.queue_url))) == 23
+
+
+def test_relay_outbox_once_fails_loudly_when_sns_refuses(sns, topology, monkeypatch):
+    make_users(2)
+    # The command creates its topic; delete it between creation and publishing, so SNS
+    # refuses every call with NotFound.
+    from hr_monolith.outbox.management.commands import relay_outbox
+
+    real = relay_outbox.SnsPublisher
+
+    def publisher(client, arn):
+        client.delete_topic(TopicArn=arn)
+        return real(client, arn)
+
+    monkeypatch.setattr(relay_outbox, "SnsPublisher", publisher)
+    with pytest.raises(CommandError, match="2 events could not be published"):
+        call_command("relay_outbox", "--once", stdout=io.StringIO())
+    assert OutboxEvent.objects.filter(sent_at__isnull=True, attempts=1).count() == 2
+    assert all("NotFound" in e for e in OutboxEvent.objects.values_list("last_error", flat=True))
+
+
+def test_backoff_is_exponential_with_full_jitter_and_a_cap():
+    backoff = Backoff(base=0.5, cap=8.0, rng=random.Random(4))
+    assert [backoff.ceiling(n) for n in range(7)] == [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    delays = [backoff.delay(4) for _ in range(200)]
+    assert all(0 <= d <= 4.0 for d in delays)
+    # Full jitter: the delays spread over the whole range instead of repeating one value.
+    assert min(delays) < 1.0 < 3.0 < max(delays)
+    assert backoff.ceiling(10_000) == 8.0

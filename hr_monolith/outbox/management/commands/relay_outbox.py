@@ -6,7 +6,7 @@ import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from events.aws import AwsSettings, client
 from events.publisher import SnsPublisher
@@ -20,26 +20,43 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Relay the backlog once, then exit.")
         parser.add_argument("--batch-size", type=int, default=settings.RELAY_BATCH_SIZE)
+        parser.add_argument("--in-flight", type=int, default=settings.RELAY_MAX_IN_FLIGHT)
 
-    def handle(self, *args, once: bool, batch_size: int, **options):
+    def handle(self, *args, once: bool, batch_size: int, in_flight: int, **options):
+        if batch_size < 1 or in_flight < 1:
+            raise CommandError("--batch-size and --in-flight must be at least 1")
         aws = AwsSettings.from_env()
         sns = client("sns", aws)
         topic_arn = sns.create_topic(Name=TopologyNames.from_env().topic)["TopicArn"]
-        relay = OutboxRelay(SnsPublisher(sns, topic_arn), batch_size=batch_size)
+        relay = OutboxRelay(
+            SnsPublisher(sns, topic_arn),
+            batch_size=batch_size,
+            max_in_flight=in_flight,
+            max_backoff_seconds=settings.RELAY_MAX_BACKOFF,
+        )
+        stop = threading.Event()
+        # The handler only sets the flag: the pass in hand publishes and marks its rows first.
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             if once:
-                total = 0
-                while (outcome := relay.relay_once()).claimed:
-                    total += outcome.published
-                    if outcome.failed:
-                        break
-                self.stdout.write(f"published {total} events")
+                self._once(relay, stop)
                 return
-            stop = threading.Event()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
             self.stdout.write(f"relaying outbox to {topic_arn}")
             relay.run(stop, poll_interval=settings.RELAY_POLL_INTERVAL)
             self.stdout.write("relay stopped")
         finally:
             relay.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _once(self, relay: OutboxRelay, stop: threading.Event) -> None:
+        total = failed = 0
+        while not stop.is_set():
+            outcome = relay.relay_once()
+            total += outcome.published
+            failed = outcome.failed
+            if failed or outcome.claimed < relay.batch_size:
+                break
+        self.stdout.write(f"published {total} events")
+        if failed:
+            raise CommandError(f"{failed} events could not be published; they stay pending (see last_error)")
