@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from users_service.catalogue.apis import CatalogueApi
 from users_service.directory import apis as directory
 from users_service.health import health
 from users_service.ops.views import metrics_view
+from users_service.resources.apis import UserResourcesApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,4 +16,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/users/", directory.UserListApi.as_view(), name="user-list"),
     path("api/users/<uuid:user_id>/", directory.UserDetailApi.as_view(), name="user-detail"),
+    path("api/users/<uuid:user_id>/resources/", UserResourcesApi.as_view(), name="user-resources"),
+    path("api/catalogue/<str:kind>/", CatalogueApi.as_view(), name="catalogue"),
 ]
