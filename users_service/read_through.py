@@ -70,7 +70,8 @@ def _fetch(policy: CachePolicy, fetch: Callable[[], Any]) -> Any:
     _count("upstream_requests_total", policy)
     try:
         return fetch()
-    except UpstreamUnavailable:
+    except UpstreamUnavailable as exc:
+        log.warning("cache %s: upstream failed: %s", policy.name, exc)
         _count("upstream_errors_total", policy)
         raise
     except UpstreamNotFound:
