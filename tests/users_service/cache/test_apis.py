@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import redis
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -133,3 +134,17 @@ def test_monolith_refusing_the_token_is_a_503_not_a_500(api_client, cache_redis,
     response = api_client.get("/api/catalogue/departments/")
     assert response.status_code == 503
     assert response.json()["detail"]
+
+
+def test_cache_redis_too_slow_answers_200_from_the_upstream(api_client, stoppable_cache, fake_monolith):
+    user_id = fake_monolith.add_user("vpn")
+    api_client.get(f"/api/users/{user_id}/resources/")
+    # Every command to the cache now waits 2 s: longer than CACHE_SOCKET_TIMEOUT.
+    redis.Redis.from_url(f"{stoppable_cache.url}/0").client_pause(2000)
+
+    response = api_client.get(f"/api/users/{user_id}/resources/")
+
+    assert (response.status_code, response["X-Cache"]) == (200, "miss")
+    assert response.json()["resources"][0]["resource"] == "vpn"
+    assert counter("cache_errors_total", "resources", op="get") == 1
+    assert fake_monolith.calls[f"/api/users/{user_id}/resources/"] == 2
