@@ -57,12 +57,31 @@ class InvalidationFailed(Exception):
     """The cache could not drop a key: the entry may stay stale until its TTL."""
 
 
+#: Until when (time.monotonic()) this process skips the cache after an error: a cache that
+#: times out would otherwise add CACHE_SOCKET_TIMEOUT to every request while it is down.
+_bypass_until = 0.0
+
+
+def cache_bypass_reset() -> None:
+    """Use the cache again from the next request (tests, or an operator's shell)."""
+    global _bypass_until
+    _bypass_until = 0.0
+
+
 def _count(name: str, policy: CachePolicy, **labels: str) -> None:
     metrics.incr(name, labels={"cache": policy.name, **labels})
 
 
 def _cache_error(policy: CachePolicy, op: str, exc: BaseException) -> None:
-    log.warning("cache %s: %s failed, answering from the upstream: %s", policy.name, op, exc)
+    global _bypass_until
+    _bypass_until = time.monotonic() + settings.CACHE_BYPASS_SECONDS
+    log.warning(
+        "cache %s: %s failed, answering from the upstream (cache skipped for %ss): %s",
+        policy.name,
+        op,
+        settings.CACHE_BYPASS_SECONDS,
+        exc,
+    )
     _count("cache_errors_total", policy, op=op)
 
 
@@ -144,6 +163,9 @@ def read_through(*, policy: CachePolicy, key: str, fetch: Callable[[], Any]) -> 
     Raises `UpstreamUnavailable`/`UpstreamNotFound` from `fetch` when the value had to come
     from the upstream; a cache failure never raises.
     """
+    if time.monotonic() < _bypass_until:
+        _count("cache_bypassed_total", policy)
+        return _fall_through(policy, fetch)
     try:
         value = cache.get(key)
     except CACHE_ERRORS as exc:

@@ -147,6 +147,9 @@ CACHE_TTL_JITTER = float(os.environ.get("CACHE_TTL_JITTER", "0.1"))
 CACHE_STAMPEDE_CONTROL = env_bool("CACHE_STAMPEDE_CONTROL", True)
 CACHE_FILL_WAIT_SECONDS = float(os.environ.get("CACHE_FILL_WAIT_SECONDS", "2.0"))
 CACHE_FILL_POLL_SECONDS = 0.02
+# After a cache error, this process answers from the upstream without trying the cache for
+# this long (a cache that times out would otherwise slow every request). Invalidations still try.
+CACHE_BYPASS_SECONDS = float(os.environ.get("CACHE_BYPASS_SECONDS", "2.0"))
 # Longer than the slowest upstream call, so a live filler never loses its lock.
 CACHE_FILL_LOCK_SECONDS = 15
 # How long an invalidation's generation marker lives: longer than any fill in flight.

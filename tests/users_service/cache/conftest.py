@@ -12,6 +12,7 @@ import redis
 from devstack.processes import free_port
 from devstack.redis import RedisServer
 from tests.users_service.cache.support import TOKEN, FakeMonolith
+from users_service import read_through
 from users_service.ops import metrics
 
 
@@ -19,6 +20,7 @@ def use_cache(settings, url: str) -> None:
     caches = {name: dict(config) for name, config in settings.CACHES.items()}
     caches["default"]["LOCATION"] = url
     settings.CACHES = caches  # Django drops its cache connections on this change
+    read_through.cache_bypass_reset()
 
 
 @pytest.fixture

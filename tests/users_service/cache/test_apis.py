@@ -10,6 +10,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.users_service.cache.support import counter
+from users_service import read_through
 from users_service.ops import metrics
 
 
@@ -148,3 +149,23 @@ def test_cache_redis_too_slow_answers_200_from_the_upstream(api_client, stoppabl
     assert response.json()["resources"][0]["resource"] == "vpn"
     assert counter("cache_errors_total", "resources", op="get") == 1
     assert fake_monolith.calls[f"/api/users/{user_id}/resources/"] == 2
+
+
+def test_after_a_cache_error_requests_skip_the_cache_for_a_while(
+    api_client, stoppable_cache, fake_monolith, settings
+):
+    settings.CACHE_BYPASS_SECONDS = 600
+    user_id = fake_monolith.add_user("vpn")
+    stoppable_cache.stop()
+
+    statuses = [api_client.get(f"/api/users/{user_id}/resources/").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert counter("cache_errors_total", "resources", op="get") == 1
+    assert counter("cache_bypassed_total", "resources") == 2
+    assert counter("cache_fallthrough_total", "resources") == 3
+
+    settings.CACHE_BYPASS_SECONDS = 0
+    read_through.cache_bypass_reset()
+    assert api_client.get(f"/api/users/{user_id}/resources/").status_code == 200
+    assert counter("cache_errors_total", "resources", op="get") == 2
