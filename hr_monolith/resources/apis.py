@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -23,6 +24,11 @@ class GrantOutput(serializers.Serializer):
     granted_at = serializers.DateTimeField()
 
 
+class ResourcesOutput(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    resources = GrantOutput(many=True)
+
+
 class GrantInput(serializers.Serializer):
     resource = serializers.CharField(max_length=64, validators=[resource_code_validator])
     level = serializers.ChoiceField(choices=AccessLevel.choices, default=AccessLevel.READ)
@@ -39,11 +45,13 @@ def _resources_body(user_id: str) -> dict:
 class UserResourcesApi(APIView):
     permission_classes = [ReadAnyWriteStaff]
 
+    @extend_schema(responses=ResourcesOutput, description="Slow on purpose: RESOURCES_LATENCY_MS.")
     def get(self, request: Request, user_id: str) -> Response:
         # Stands in for the real entitlement system, which takes this long to answer.
         time.sleep(settings.RESOURCES_LATENCY_MS / 1000)
         return Response(_resources_body(user_id))
 
+    @extend_schema(request=GrantInput, responses={201: ResourcesOutput})
     def post(self, request: Request, user_id: str) -> Response:
         data = GrantInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -57,6 +65,7 @@ class UserResourcesApi(APIView):
 class UserResourceDetailApi(APIView):
     permission_classes = [ReadAnyWriteStaff]
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, user_id: str, resource: str) -> Response:
         try:
             revoked = services.resource_revoke(user_id=user_id, resource=resource)
