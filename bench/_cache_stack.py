@@ -131,6 +131,9 @@ def cache_stack(
             USERS_SECRET_KEY=os.urandom(16).hex(),
             LOG_LEVEL="WARNING",
         )
+        # SQLite files in the temporary directory, whatever database the caller's environment names.
+        for variable in ("DATABASE_URL", "USERS_DATABASE_URL"):
+            env.pop(variable, None)
         log("migrating, loading demo data")
         started = time.monotonic()
         manage("hr", "migrate", "--noinput", env=env)
