@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "hr_monolith.catalogue",
     "hr_monolith.people",
     "hr_monolith.outbox",
+    "hr_monolith.resources",
 ]
 
 MIDDLEWARE = [

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from hr_monolith.catalogue.apis import CatalogueDetailApi, CatalogueListApi
 from hr_monolith.health import health
 from hr_monolith.people import apis as people
+from hr_monolith.resources import apis as resources
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +16,12 @@ urlpatterns = [
     path("api/users/<uuid:user_id>/", people.UserDetailApi.as_view(), name="user-detail"),
     path("api/users/<uuid:user_id>/deactivate/", people.UserDeactivateApi.as_view(), name="user-deactivate"),
     path("api/users/<uuid:user_id>/reactivate/", people.UserReactivateApi.as_view(), name="user-reactivate"),
+    path("api/users/<uuid:user_id>/resources/", resources.UserResourcesApi.as_view(), name="user-resources"),
+    path(
+        "api/users/<uuid:user_id>/resources/<str:resource>/",
+        resources.UserResourceDetailApi.as_view(),
+        name="user-resource-detail",
+    ),
 ]
 for kind in ("departments", "positions", "locations"):
     urlpatterns += [

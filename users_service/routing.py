@@ -14,14 +14,16 @@ QUEUE_CACHE = "cache"
 QUEUE_REPORTS = "reports"
 
 APPLY_USER_EVENT = Route("directory.apply_user_event", QUEUE_EVENTS)
+INVALIDATE_CATALOGUE = Route("catalogue.invalidate", QUEUE_CACHE)
+INVALIDATE_RESOURCES = Route("resources.invalidate", QUEUE_CACHE)
+WARM_RESOURCES = Route("resources.warm", QUEUE_CACHE)
 
 ROUTES: RoutingTable = {
-    types.USER_CREATED: (APPLY_USER_EVENT,),
-    types.USER_UPDATED: (APPLY_USER_EVENT,),
+    types.USER_CREATED: (APPLY_USER_EVENT, WARM_RESOURCES),
+    types.USER_UPDATED: (APPLY_USER_EVENT, INVALIDATE_RESOURCES),
     types.USER_DEACTIVATED: (APPLY_USER_EVENT,),
     types.USER_REACTIVATED: (APPLY_USER_EVENT,),
-    types.USER_ERASED: (APPLY_USER_EVENT,),
-    # Consumed once the resources and catalogue caches exist.
-    types.USER_RESOURCES_CHANGED: (),
-    types.CATALOGUE_CHANGED: (),
+    types.USER_ERASED: (APPLY_USER_EVENT, INVALIDATE_RESOURCES),
+    types.USER_RESOURCES_CHANGED: (INVALIDATE_RESOURCES,),
+    types.CATALOGUE_CHANGED: (INVALIDATE_CATALOGUE,),
 }

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "users_service.bridge",
     "users_service.ops",
     "users_service.reports",
+    "users_service.catalogue",
+    "users_service.resources",
 ]
 
 MIDDLEWARE = [
@@ -129,11 +131,30 @@ CACHES = {
         "KEY_PREFIX": "users",
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": 0.25,
-            "SOCKET_TIMEOUT": 0.25,
+            # Short, so that a dead or slow cache costs a request little before it falls
+            # through to the upstream. No IGNORE_EXCEPTIONS: read_through counts each failure.
+            "SOCKET_CONNECT_TIMEOUT": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.25")),
+            "SOCKET_TIMEOUT": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.25")),
         },
     }
 }
+# --- caches of catalogue and per-user resources (users_service/read_through.py) ---
+CATALOGUE_CACHE_TTL = int(os.environ.get("CATALOGUE_CACHE_TTL", "300"))
+RESOURCES_CACHE_TTL = int(os.environ.get("RESOURCES_CACHE_TTL", "120"))
+# Each entry lives TTL * (1 + uniform(0, jitter)).
+CACHE_TTL_JITTER = float(os.environ.get("CACHE_TTL_JITTER", "0.1"))
+# Single-flight fills: one request holds the lock and calls the upstream, the others poll
+# for the value for up to CACHE_FILL_WAIT_SECONDS, then call the upstream themselves.
+CACHE_STAMPEDE_CONTROL = env_bool("CACHE_STAMPEDE_CONTROL", True)
+CACHE_FILL_WAIT_SECONDS = float(os.environ.get("CACHE_FILL_WAIT_SECONDS", "2.0"))
+CACHE_FILL_POLL_SECONDS = 0.02
+# After a cache error, this process answers from the upstream without trying the cache for
+# this long (a cache that times out would otherwise slow every request). Invalidations still try.
+CACHE_BYPASS_SECONDS = float(os.environ.get("CACHE_BYPASS_SECONDS", "2.0"))
+# Longer than the slowest upstream call, so a live filler never loses its lock.
+CACHE_FILL_LOCK_SECONDS = 15
+# How long an invalidation's generation marker lives: longer than any fill in flight.
+CACHE_GENERATION_SECONDS = 120
 
 # --- Celery ------------------------------------------------------------------
 # Longer than any countdown/ETA we use: a task waiting longer would be redelivered.
@@ -176,6 +197,8 @@ BRIDGE_METRICS_INTERVAL = float(os.environ.get("BRIDGE_METRICS_INTERVAL", "5"))
 # --- the monolith, for resources and reconciliation --------------------------
 MONOLITH_URL = os.environ.get("MONOLITH_URL", "http://127.0.0.1:8000")
 MONOLITH_API_TOKEN = os.environ.get("MONOLITH_API_TOKEN", "")
+MONOLITH_CONNECT_TIMEOUT = float(os.environ.get("MONOLITH_CONNECT_TIMEOUT", "1.0"))
+MONOLITH_READ_TIMEOUT = float(os.environ.get("MONOLITH_READ_TIMEOUT", "5.0"))
 
 # --- reports ------------------------------------------------------------------
 # Report runs older than this are deleted by the scheduled cleanup.

@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from users_service.catalogue.apis import CatalogueApi
 from users_service.directory import apis as directory
 from users_service.health import health
 from users_service.ops.views import metrics_view, ops_page
 from users_service.reports import apis as reports
+from users_service.resources.apis import UserResourcesApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -18,4 +20,6 @@ urlpatterns = [
     path("api/reports/", reports.ReportRunListApi.as_view(), name="report-run-list"),
     path("api/reports/<int:run_id>/", reports.ReportRunDetailApi.as_view(), name="report-run-detail"),
     path("ops/", ops_page, name="ops"),
+    path("api/users/<uuid:user_id>/resources/", UserResourcesApi.as_view(), name="user-resources"),
+    path("api/catalogue/<str:kind>/", CatalogueApi.as_view(), name="catalogue"),
 ]

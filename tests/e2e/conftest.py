@@ -81,6 +81,8 @@ def stack(emulator_url: str, redis_server: RedisServer, tmp_path_factory) -> Ite
     manage("users", "migrate", "--noinput", env=env)
     hr_token = ensure_admin("hr", username="admin", password="pw", env=env)
     users_token = ensure_admin("users", username="admin", password="pw", env=env)
+    # The users service reads the monolith's API (catalogue, resources) with an account of its own.
+    env["MONOLITH_API_TOKEN"] = ensure_admin("hr", username="users-service", password="pw", env=env)
     commands = {
         "hr-web": [*MANAGE, "hr", "runserver", f"127.0.0.1:{hr_port}", "--noreload"],
         "users-web": [*MANAGE, "users", "runserver", f"127.0.0.1:{users_port}", "--noreload"],

@@ -97,3 +97,28 @@ def reset() -> None:
     redis_client = client()
     keys = [COUNTERS_KEY, *redis_client.scan_iter(f"{GAUGES_KEY_PREFIX}*", count=100)]
     redis_client.delete(*keys)
+
+
+#: The counters `cache_summary` reads, labelled with `cache` by users_service/read_through.py.
+CACHE_COUNTERS = ("cache_hits_total", "cache_misses_total", "cache_errors_total", "cache_fallthrough_total")
+
+
+def cache_summary(values: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
+    """Per cache: hits, misses, errors, fall-throughs and the hit ratio (for /health/ and /ops/).
+
+    Takes a `snapshot()` if given one; raises on Redis errors like `snapshot()`.
+    """
+    values = snapshot() if values is None else values
+    caches: dict[str, dict[str, float]] = {}
+    for key, value in values.items():
+        name, _, labels = key.partition("{")
+        if name not in CACHE_COUNTERS or 'cache="' not in labels:
+            continue
+        cache = labels.split('cache="', 1)[1].split('"', 1)[0]
+        short = name.removeprefix("cache_").removesuffix("_total")
+        entry = caches.setdefault(cache, dict.fromkeys(("hits", "misses", "errors", "fallthrough"), 0.0))
+        entry[short] += value
+    for entry in caches.values():
+        looked_up = entry["hits"] + entry["misses"]
+        entry["hit_ratio"] = round(entry["hits"] / looked_up, 4) if looked_up else 0.0
+    return caches

@@ -1,0 +1,240 @@
+"""What the cache benchmarks share: both services under gunicorn (threads) on free ports, two Redis
+(broker/metrics with noeviction, cache with allkeys-lru and a memory cap), SQLite, demo data,
+and wrk at a given concurrency."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from bench.common import log
+from devstack.processes import ManagedProcess, free_port, wait_until
+from devstack.redis import RedisServer
+from devstack.stack import BASE_DIR, MANAGE, ensure_admin, manage, stack_env
+
+GUNICORN = str(Path(MANAGE[0]).parent / "gunicorn")
+#: Grants given to the demo employees, so that the resources body is not empty.
+SEED_GRANTS = """
+from hr_monolith.people.models import User
+from hr_monolith.resources.services import resource_grant
+resources = ("vpn", "wiki", "payroll", "crm")
+for n, user in enumerate(User.objects.order_by("email")):
+    for resource in resources[: 1 + n % len(resources)]:
+        resource_grant(user_id=user.id, resource=resource, level="read")
+"""
+
+
+@dataclass
+class CacheStack:
+    hr_url: str
+    hr_token: str
+    users_urls: dict[str, str]
+    users_token: str
+    env: dict
+    user_ids: list[str] = field(default_factory=list)
+
+    def hr_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self.hr_token}"}
+
+    def users_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self.users_token}"}
+
+    def counters(self, name: str = "default") -> dict[str, float]:
+        text = requests.get(self.users_urls[name] + "/metrics", timeout=5).text
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                values[series] = float(value)
+        return values
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        log("installing wrk with apt-get")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
+        found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("this benchmark needs wrk (apt-get install wrk)")
+    return found
+
+
+def _gunicorn(name: str, module: str, port: int, *, env: dict, workdir: Path, threads: int) -> ManagedProcess:
+    command = [
+        GUNICORN,
+        f"{module}.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+    ]
+    return ManagedProcess(name, command, log_dir=workdir / "log", env=env, cwd=BASE_DIR).start()
+
+
+def _answers(url: str) -> bool:
+    # Any answer will do: the users service's /health/ is 503 here, as it checks an SQS not started.
+    try:
+        requests.get(url, timeout=1)
+    except requests.RequestException:
+        return False
+    return True
+
+
+@contextmanager
+def cache_stack(
+    *, employees: int = 200, users_services: dict[str, dict[str, str]] | None = None, threads: int = 32
+) -> Iterator[CacheStack]:
+    """Start the stack; `users_services` maps a name to extra environment (one gunicorn each)."""
+    users_services = users_services or {"default": {}}
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
+        workdir = Path(tmp)
+        broker = RedisServer(
+            free_port(), workdir / "redis-broker", extra_args=("--maxmemory-policy", "noeviction")
+        )
+        cache = RedisServer(
+            free_port(),
+            workdir / "redis-cache",
+            extra_args=("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"),
+        )
+        for server in (broker.start(), cache.start()):
+            stack.callback(server.stop)
+        hr_port = free_port()
+        env = stack_env(
+            aws_endpoint="http://127.0.0.1:9",  # SNS/SQS are not used here
+            redis_url=broker.url,
+            VAR_DIR=str(workdir),
+            CELERY_BROKER_URL=f"{broker.url}/0",
+            METRICS_REDIS_URL=f"{broker.url}/1",
+            CACHE_REDIS_URL=f"{cache.url}/0",
+            MONOLITH_URL=f"http://127.0.0.1:{hr_port}",
+            DJANGO_DEBUG="false",
+            HR_SECRET_KEY=os.urandom(16).hex(),
+            USERS_SECRET_KEY=os.urandom(16).hex(),
+            LOG_LEVEL="WARNING",
+        )
+        # SQLite files in the temporary directory, whatever database the caller's environment names.
+        for variable in ("DATABASE_URL", "USERS_DATABASE_URL"):
+            env.pop(variable, None)
+        log("migrating, loading demo data")
+        started = time.monotonic()
+        manage("hr", "migrate", "--noinput", env=env)
+        manage("users", "migrate", "--noinput", env=env)
+        manage("hr", "load_demo_data", "--users", str(employees), env=env)
+        manage("hr", "shell", "-c", SEED_GRANTS, env=env)
+        log(f"  set up in {time.monotonic() - started:.1f}s")
+        hr_token = ensure_admin("hr", username="bench", password="pw", env=env)
+        env["MONOLITH_API_TOKEN"] = ensure_admin("hr", username="users-service", password="pw", env=env)
+        users_token = ensure_admin("users", username="bench", password="pw", env=env)
+
+        processes = [_gunicorn("hr-web", "hr_monolith", hr_port, env=env, workdir=workdir, threads=threads)]
+        users_urls = {}
+        for name, extra in users_services.items():
+            port = free_port()
+            users_urls[name] = f"http://127.0.0.1:{port}"
+            processes.append(
+                _gunicorn(
+                    f"users-web-{name}",
+                    "users_service",
+                    port,
+                    env={**env, **extra},
+                    workdir=workdir,
+                    threads=threads,
+                )
+            )
+        for process in processes:
+            stack.callback(process.stop)
+        result = CacheStack(f"http://127.0.0.1:{hr_port}", hr_token, users_urls, users_token, env)
+        for url in [result.hr_url, *users_urls.values()]:
+            wait_until(lambda url=url: _answers(url + "/health/"), timeout=30, what=url)
+        listing = requests.get(
+            result.hr_url + "/api/users/",
+            params={"limit": employees},
+            headers=result.hr_headers(),
+            timeout=10,
+        ).json()
+        result.user_ids = [user["id"] for user in listing["results"]]
+        yield result
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS_MS[unit]
+
+
+def wrk(
+    base_url: str, paths: Sequence[str], *, token: str, seconds: int, connections: int = 16, threads: int = 2
+) -> LoadResult:
+    """Run wrk against `paths` (round robin) and return its figures; non-2xx answers count as errors."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        quoted = ", ".join(f'"{path}"' for path in paths)
+        script.write(
+            f"paths = {{{quoted}}}\n"
+            "counter = 0\n"
+            "request = function()\n"
+            "  counter = counter + 1\n"
+            '  return wrk.format("GET", paths[(counter % #paths) + 1])\n'
+            "end\n"
+        )
+    try:
+        output = subprocess.run(
+            [
+                ensure_wrk(),
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                "-H",
+                f"Authorization: Token {token}",
+                "-s",
+                script.name,
+                base_url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return LoadResult(rps, p50, p99, total, errors)

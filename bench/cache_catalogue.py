@@ -1,0 +1,92 @@
+"""cache_catalogue: the users service's cached `/api/catalogue/departments/` vs the monolith's own
+`/api/departments/`, under wrk at concurrency 16; value and baseline in requests/s.
+
+Also reported: p50/p99 of both and the hit ratio of the catalogue cache during the cached run.
+"""
+
+from __future__ import annotations
+
+import requests
+
+from bench._cache_stack import LoadResult, cache_stack, wrk
+from bench.common import emit, log, result
+
+CONNECTIONS = 16
+SECONDS = 10
+#: Threads per gunicorn worker (2 workers): one per wrk connection; more only add GIL contention here.
+THREADS = 8
+HITS = 'cache_hits_total{cache="catalogue"}'
+MISSES = 'cache_misses_total{cache="catalogue"}'
+
+
+def figures(load: LoadResult) -> dict[str, float]:
+    return {
+        "p50_ms": load.p50_ms,
+        "p99_ms": load.p99_ms,
+        "requests_per_second": load.requests_per_second,
+        "requests": load.requests,
+        "errors": load.errors,
+    }
+
+
+def main() -> None:
+    with cache_stack(employees=20, threads=THREADS) as stack:
+        users_url = stack.users_urls["default"]
+        # Catalogue entries as a mid-sized company has them: the demo's 5 plus 45 more.
+        for n in range(45):
+            requests.post(
+                stack.hr_url + "/api/departments/",
+                json={"code": f"D{n:02d}", "name": f"Department {n}"},
+                headers=stack.hr_headers(),
+                timeout=10,
+            ).raise_for_status()
+        before = stack.counters()
+        log(f"uncached: wrk c{CONNECTIONS} {SECONDS}s on the monolith's /api/departments/")
+        uncached = wrk(
+            stack.hr_url,
+            ["/api/departments/"],
+            token=stack.hr_token,
+            seconds=SECONDS,
+            connections=CONNECTIONS,
+        )
+        log(f"  {uncached}")
+        log(f"cached: wrk c{CONNECTIONS} {SECONDS}s on the users service's /api/catalogue/departments/")
+        cached = wrk(
+            users_url,
+            ["/api/catalogue/departments/"],
+            token=stack.users_token,
+            seconds=SECONDS,
+            connections=CONNECTIONS,
+        )
+        log(f"  {cached}")
+        after = stack.counters()
+        hits = after.get(HITS, 0) - before.get(HITS, 0)
+        misses = after.get(MISSES, 0) - before.get(MISSES, 0)
+        entries = requests.get(
+            users_url + "/api/catalogue/departments/", headers=stack.users_headers()
+        ).json()
+
+    emit(
+        result(
+            "cache_catalogue",
+            unit="requests/s",
+            value=cached.requests_per_second,
+            baseline=uncached.requests_per_second,
+            params={
+                "connections": CONNECTIONS,
+                "seconds_each": SECONDS,
+                "catalogue_entries": entries["count"],
+                "server": f"gunicorn gthread 2 workers x {THREADS} threads each, SQLite, DJANGO_DEBUG=false",
+                "load_tool": "wrk",
+                "machine_note": "2 cores shared with other engineers' tests and benchmarks: indicative only",
+            },
+            cached=figures(cached),
+            uncached=figures(uncached),
+            hit_ratio=round(hits / (hits + misses), 4) if hits + misses else None,
+            cache_misses=misses,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""cache_resources: the users service's cached `/api/users/<uuid>/resources/` vs the same lookups
+straight to the monolith (default upstream latency RESOURCES_LATENCY_MS), under wrk at concurrency 16.
+
+value = cached p50 (ms), baseline = uncached p50, ratio = baseline/value. Also reported: p99 and
+requests/s of both, the hit ratio during the cached run, and p50s at concurrency 1 (no queueing).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from bench._cache_stack import LoadResult, cache_stack, wrk
+from bench.common import emit, log, result
+
+CONNECTIONS = 16
+SECONDS = 10
+SECONDS_SEQUENTIAL = 4
+EMPLOYEES = 200
+HITS = 'cache_hits_total{cache="resources"}'
+MISSES = 'cache_misses_total{cache="resources"}'
+
+
+def figures(load: LoadResult) -> dict[str, float]:
+    return {
+        "p50_ms": load.p50_ms,
+        "p99_ms": load.p99_ms,
+        "requests_per_second": load.requests_per_second,
+        "requests": load.requests,
+        "errors": load.errors,
+    }
+
+
+def main() -> None:
+    with cache_stack(employees=EMPLOYEES) as stack:
+        paths = [f"/api/users/{user_id}/resources/" for user_id in stack.user_ids]
+        users_url = stack.users_urls["default"]
+        log(f"warming {len(paths)} users' resources")
+        with ThreadPoolExecutor(16) as pool:
+            for response in pool.map(
+                lambda path: requests.get(users_url + path, headers=stack.users_headers(), timeout=10), paths
+            ):
+                response.raise_for_status()
+
+        log(f"uncached: wrk c{CONNECTIONS} {SECONDS}s on the monolith")
+        uncached = wrk(stack.hr_url, paths, token=stack.hr_token, seconds=SECONDS, connections=CONNECTIONS)
+        log(f"  {uncached}")
+        before = stack.counters()
+        log(f"cached: wrk c{CONNECTIONS} {SECONDS}s on the users service")
+        cached = wrk(users_url, paths, token=stack.users_token, seconds=SECONDS, connections=CONNECTIONS)
+        log(f"  {cached}")
+        after = stack.counters()
+        log("concurrency 1, both")
+        uncached_c1 = wrk(
+            stack.hr_url, paths, token=stack.hr_token, seconds=SECONDS_SEQUENTIAL, connections=1, threads=1
+        )
+        cached_c1 = wrk(
+            users_url, paths, token=stack.users_token, seconds=SECONDS_SEQUENTIAL, connections=1, threads=1
+        )
+        hits = after.get(HITS, 0) - before.get(HITS, 0)
+        misses = after.get(MISSES, 0) - before.get(MISSES, 0)
+        latency_ms = int(stack.env.get("RESOURCES_LATENCY_MS", "300"))
+
+    emit(
+        result(
+            "cache_resources",
+            unit="ms p50",
+            value=cached.p50_ms,
+            baseline=uncached.p50_ms,
+            ratio=uncached.p50_ms / cached.p50_ms,
+            params={
+                "connections": CONNECTIONS,
+                "seconds_each": SECONDS,
+                "employees": EMPLOYEES,
+                "upstream_latency_ms": latency_ms,
+                "server": "gunicorn gthread 2 workers x 32 threads each service, SQLite, DJANGO_DEBUG=false",
+                "redis": "cache allkeys-lru maxmemory 64mb; broker/metrics noeviction",
+                "load_tool": "wrk",
+                "machine_note": "2 cores shared with other engineers' tests and benchmarks: indicative only",
+            },
+            cached=figures(cached),
+            uncached=figures(uncached),
+            requests_per_second_ratio=round(cached.requests_per_second / uncached.requests_per_second, 2),
+            hit_ratio=round(hits / (hits + misses), 4) if hits + misses else None,
+            concurrency_1={
+                "cached_p50_ms": cached_c1.p50_ms,
+                "uncached_p50_ms": uncached_c1.p50_ms,
+                "ratio": round(uncached_c1.p50_ms / cached_c1.p50_ms, 2),
+            },
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What each employee has access to (resource grants), and the monolith's slow resources endpoint."""

@@ -1,0 +1,76 @@
+"""`/api/users/<uuid>/resources/`: the deliberately slow read (RESOURCES_LATENCY_MS) and staff writes."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from hr_monolith.catalogue.apis import ReadAnyWriteStaff
+from hr_monolith.people.models import User
+from hr_monolith.resources import selectors, services
+from hr_monolith.resources.models import AccessLevel, resource_code_validator
+
+
+class GrantOutput(serializers.Serializer):
+    resource = serializers.CharField()
+    level = serializers.CharField()
+    granted_at = serializers.DateTimeField()
+
+
+class ResourcesOutput(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    resources = GrantOutput(many=True)
+
+
+class GrantInput(serializers.Serializer):
+    resource = serializers.CharField(max_length=64, validators=[resource_code_validator])
+    level = serializers.ChoiceField(choices=AccessLevel.choices, default=AccessLevel.READ)
+
+
+def _resources_body(user_id: str) -> dict:
+    try:
+        grants = selectors.resources_for_user(user_id=user_id)
+    except User.DoesNotExist:
+        raise NotFound("No employee with this id.") from None
+    return {"user_id": str(user_id), "resources": GrantOutput(grants, many=True).data}
+
+
+class UserResourcesApi(APIView):
+    permission_classes = [ReadAnyWriteStaff]
+
+    @extend_schema(responses=ResourcesOutput, description="Slow on purpose: RESOURCES_LATENCY_MS.")
+    def get(self, request: Request, user_id: str) -> Response:
+        # Stands in for the real entitlement system, which takes this long to answer.
+        time.sleep(settings.RESOURCES_LATENCY_MS / 1000)
+        return Response(_resources_body(user_id))
+
+    @extend_schema(request=GrantInput, responses={201: ResourcesOutput})
+    def post(self, request: Request, user_id: str) -> Response:
+        data = GrantInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.resource_grant(user_id=user_id, **data.validated_data)
+        except User.DoesNotExist:
+            raise NotFound("No employee with this id.") from None
+        return Response(_resources_body(user_id), status=status.HTTP_201_CREATED)
+
+
+class UserResourceDetailApi(APIView):
+    permission_classes = [ReadAnyWriteStaff]
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, user_id: str, resource: str) -> Response:
+        try:
+            revoked = services.resource_revoke(user_id=user_id, resource=resource)
+        except User.DoesNotExist:
+            raise NotFound("No employee with this id.") from None
+        if not revoked:
+            raise NotFound("This employee has no grant of this resource.")
+        return Response(status=status.HTTP_204_NO_CONTENT)

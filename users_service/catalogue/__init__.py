@@ -1,0 +1,1 @@
+"""The monolith's catalogues (departments, positions, locations), served from the cache."""

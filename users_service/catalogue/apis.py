@@ -1,0 +1,47 @@
+"""`/api/catalogue/<kind>/`: a cached catalogue, with `X-Cache: hit|miss`."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from events.types import CATALOGUE_KINDS
+from users_service.catalogue import selectors
+from users_service.upstream import UpstreamUnavailable, UpstreamUnavailableError
+
+
+class CatalogueEntryOutput(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class CatalogueOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=CATALOGUE_KINDS)
+    count = serializers.IntegerField()
+    results = CatalogueEntryOutput(many=True)
+
+
+class CatalogueApi(APIView):
+    @extend_schema(
+        responses={
+            200: CatalogueOutput,
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description="Unknown catalogue kind."),
+            503: OpenApiResponse(OpenApiTypes.OBJECT, description="Monolith down and nothing cached."),
+        },
+        description="A catalogue from the cache (filled from the monolith on a miss); `X-Cache: hit|miss`.",
+    )
+    def get(self, request: Request, kind: str) -> Response:
+        if kind not in CATALOGUE_KINDS:
+            raise NotFound(f"Unknown catalogue {kind!r}; known: {', '.join(CATALOGUE_KINDS)}.")
+        try:
+            lookup = selectors.catalogue_entries(kind=kind)
+        except UpstreamUnavailable:
+            raise UpstreamUnavailableError() from None
+        body = {"kind": kind, "count": len(lookup.value), "results": lookup.value}
+        return Response(body, headers={"X-Cache": lookup.cache_status})

@@ -1,0 +1,42 @@
+"""Catalogue reads: read-through the cache, filled from the monolith's `/api/<kind>/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from users_service import cache_keys
+from users_service.read_through import CachePolicy, Lookup, read_through
+from users_service.upstream import UpstreamNotFound, UpstreamUnavailable, monolith_get
+
+CACHE_NAME = "catalogue"
+#: Entries per upstream page; catalogues are small, so usually one call.
+PAGE_LIMIT = 500
+
+
+def catalogue_policy() -> CachePolicy:
+    return CachePolicy(CACHE_NAME, settings.CATALOGUE_CACHE_TTL)
+
+
+def catalogue_fetch(kind: str) -> list[dict[str, Any]]:
+    """Every entry of the monolith's catalogue `kind`, following its pagination."""
+    entries: list[dict[str, Any]] = []
+    while True:
+        try:
+            page = monolith_get(f"/api/{kind}/", params={"limit": PAGE_LIMIT, "offset": len(entries)})
+        except UpstreamNotFound as exc:
+            raise UpstreamUnavailable(f"the monolith has no catalogue {kind!r}") from exc
+        entries += [
+            {"code": item["code"], "name": item["name"], "version": item["version"]}
+            for item in page["results"]
+        ]
+        if not page.get("next") or not page["results"]:
+            return entries
+
+
+def catalogue_entries(*, kind: str) -> Lookup:
+    """The entries of catalogue `kind` (a list), and whether they came from the cache."""
+    return read_through(
+        policy=catalogue_policy(), key=cache_keys.catalogue(kind), fetch=lambda: catalogue_fetch(kind)
+    )

@@ -1,0 +1,193 @@
+"""Read-through caching with single-flight fills, shared by the catalogue and resources caches.
+
+`read_through` answers from the cache, or fills it from the upstream with at most one
+upstream call per key at a time (a Redis lock; the others poll briefly for the value).
+When the cache Redis fails it falls through to the upstream; an upstream failure is
+raised as `UpstreamUnavailable` for the API to answer 503. Every outcome is counted
+in `users_service.ops.metrics` under the cache's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from django_redis.exceptions import ConnectionInterrupted
+
+from users_service import cache_keys
+from users_service.ops import metrics
+from users_service.upstream import UpstreamNotFound, UpstreamUnavailable
+
+log = logging.getLogger(__name__)
+
+#: What the cache Redis raises when it is down, slow (socket timeout) or refuses a command.
+CACHE_ERRORS = (ConnectionInterrupted, redis.RedisError, ConnectionError, TimeoutError)
+
+HIT: Literal["hit"] = "hit"
+MISS: Literal["miss"] = "miss"
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """One cache: its name in metrics and its time to live."""
+
+    name: str
+    ttl_seconds: float
+
+    def ttl_with_jitter(self) -> int:
+        # Spread expiries so that entries filled together do not all miss together.
+        return max(1, round(self.ttl_seconds * (1 + random.uniform(0, settings.CACHE_TTL_JITTER))))
+
+
+@dataclass(frozen=True)
+class Lookup:
+    value: Any
+    cache_status: Literal["hit", "miss"]
+
+
+class InvalidationFailed(Exception):
+    """The cache could not drop a key: the entry may stay stale until its TTL."""
+
+
+#: Until when (time.monotonic()) this process skips the cache after an error: a cache that
+#: times out would otherwise add CACHE_SOCKET_TIMEOUT to every request while it is down.
+_bypass_until = 0.0
+
+
+def cache_bypass_reset() -> None:
+    """Use the cache again from the next request (tests, or an operator's shell)."""
+    global _bypass_until
+    _bypass_until = 0.0
+
+
+def _count(name: str, policy: CachePolicy, **labels: str) -> None:
+    metrics.incr(name, labels={"cache": policy.name, **labels})
+
+
+def _cache_error(policy: CachePolicy, op: str, exc: BaseException) -> None:
+    global _bypass_until
+    _bypass_until = time.monotonic() + settings.CACHE_BYPASS_SECONDS
+    log.warning(
+        "cache %s: %s failed, answering from the upstream (cache skipped for %ss): %s",
+        policy.name,
+        op,
+        settings.CACHE_BYPASS_SECONDS,
+        exc,
+    )
+    _count("cache_errors_total", policy, op=op)
+
+
+def _fetch(policy: CachePolicy, fetch: Callable[[], Any]) -> Any:
+    _count("upstream_requests_total", policy)
+    try:
+        return fetch()
+    except UpstreamUnavailable as exc:
+        log.warning("cache %s: upstream failed: %s", policy.name, exc)
+        _count("upstream_errors_total", policy)
+        raise
+    except UpstreamNotFound:
+        _count("upstream_not_found_total", policy)
+        raise
+
+
+def _fall_through(policy: CachePolicy, fetch: Callable[[], Any]) -> Lookup:
+    _count("cache_fallthrough_total", policy)
+    return Lookup(_fetch(policy, fetch), MISS)
+
+
+def _fetch_and_store(policy: CachePolicy, key: str, fetch: Callable[[], Any]) -> Any:
+    """Fetch and store, unless an invalidation of `key` happened meanwhile (then the value may be stale)."""
+    try:
+        generation_before = cache.get(cache_keys.generation(key))
+    except CACHE_ERRORS as exc:
+        _cache_error(policy, "generation", exc)
+        return _fetch(policy, fetch)
+    value = _fetch(policy, fetch)
+    try:
+        if cache.get(cache_keys.generation(key)) != generation_before:
+            _count("cache_fill_discarded_total", policy)
+            return value
+        cache.set(key, value, timeout=policy.ttl_with_jitter())
+    except CACHE_ERRORS as exc:
+        _cache_error(policy, "set", exc)
+    return value
+
+
+def _release(policy: CachePolicy, lock: Any) -> None:
+    try:
+        lock.release()
+    except CACHE_ERRORS as exc:
+        # The lock expires by itself (CACHE_FILL_LOCK_SECONDS); waiters then fill again.
+        _cache_error(policy, "unlock", exc)
+
+
+def _fill_single_flight(policy: CachePolicy, key: str, fetch: Callable[[], Any]) -> Lookup:
+    lock = cache.lock(cache_keys.fill_lock(key), timeout=settings.CACHE_FILL_LOCK_SECONDS, thread_local=False)
+    deadline = time.monotonic() + settings.CACHE_FILL_WAIT_SECONDS
+    while True:
+        try:
+            acquired = lock.acquire(blocking=False)
+            # Acquired: another filler may have stored the value just before releasing.
+            value = cache.get(key)
+        except CACHE_ERRORS as exc:
+            _cache_error(policy, "lock", exc)
+            return _fall_through(policy, fetch)
+        if value is not None:
+            if acquired:
+                _release(policy, lock)
+            _count("cache_coalesced_total", policy)
+            return Lookup(value, HIT)
+        if acquired:
+            try:
+                return Lookup(_fetch_and_store(policy, key, fetch), MISS)
+            finally:
+                _release(policy, lock)
+        if time.monotonic() >= deadline:
+            # The filler is slow or died holding the lock: answer this request ourselves.
+            _count("cache_fill_wait_timeouts_total", policy)
+            return Lookup(_fetch(policy, fetch), MISS)
+        time.sleep(settings.CACHE_FILL_POLL_SECONDS)
+
+
+def read_through(*, policy: CachePolicy, key: str, fetch: Callable[[], Any]) -> Lookup:
+    """The cached value of `key`, or `fetch()`'s (stored with the policy's TTL plus jitter).
+
+    Raises `UpstreamUnavailable`/`UpstreamNotFound` from `fetch` when the value had to come
+    from the upstream; a cache failure never raises.
+    """
+    if time.monotonic() < _bypass_until:
+        _count("cache_bypassed_total", policy)
+        return _fall_through(policy, fetch)
+    try:
+        value = cache.get(key)
+    except CACHE_ERRORS as exc:
+        _cache_error(policy, "get", exc)
+        return _fall_through(policy, fetch)
+    if value is not None:
+        _count("cache_hits_total", policy)
+        return Lookup(value, HIT)
+    _count("cache_misses_total", policy)
+    if not settings.CACHE_STAMPEDE_CONTROL:
+        return Lookup(_fetch_and_store(policy, key, fetch), MISS)
+    return _fill_single_flight(policy, key, fetch)
+
+
+def invalidate(*, policy: CachePolicy, key: str) -> None:
+    """Drop `key`; raise `InvalidationFailed` (logged and counted) if the cache did not take it."""
+    try:
+        # New generation first: a fill already in flight will see it and not store its old value.
+        cache.set(cache_keys.generation(key), uuid.uuid4().hex, timeout=settings.CACHE_GENERATION_SECONDS)
+        cache.delete(key)
+    except CACHE_ERRORS as exc:
+        log.error("cache %s: invalidation of %s failed (stale until its TTL): %s", policy.name, key, exc)
+        _count("cache_invalidation_failures_total", policy)
+        raise InvalidationFailed(f"{policy.name}: {key}: {exc}") from exc
+    _count("cache_invalidations_total", policy)

@@ -1,0 +1,1 @@
+"""Per-user resources: the monolith's slow endpoint, cached per user."""
