@@ -45,7 +45,7 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(f"--- {name}\n{p.log_tail(25)}" for name, p in self.processes.items())
 
-    def wait_for(self, predicate, *, timeout: float = 20.0, what: str) -> None:
+    def wait_for(self, predicate, *, timeout: float = 45.0, what: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():

@@ -55,7 +55,7 @@ def test_redis_stopped_during_publish_leaves_the_message_until_redis_returns(
     failures: list[BaseException] = []
     batch = threading.Thread(target=lambda: _poll_expecting_failure(bridge, failures))
     batch.start()
-    wait_until(lambda: bridge.stats.snapshot()["received"] == 2, timeout=10, what="second batch received")
+    wait_until(lambda: bridge.stats.snapshot()["received"] == 2, timeout=30, what="second batch received")
     own_redis.stop()
     batch.join(15)
 

@@ -63,7 +63,7 @@ def test_bridge_killed_between_publish_and_delete_is_harmless(moto_server, own_r
     first = start_bridge(env, tmp_path, name="bridge-1")
     try:
         proxy.hold_deletes.set()
-        wait_until(proxy.held.is_set, timeout=15, what="the bridge's delete")
+        wait_until(proxy.held.is_set, timeout=60, what="the bridge's delete")
         assert len(queued_task_ids(broker)) == 3  # Redis accepted every task of the batch
         first.signal(signal.SIGKILL)
         first.process.wait(5)
@@ -74,7 +74,7 @@ def test_bridge_killed_between_publish_and_delete_is_harmless(moto_server, own_r
 
     second = start_bridge(env | {"AWS_ENDPOINT_URL": moto_server.url}, tmp_path, name="bridge-2")
     try:
-        wait_until(lambda: queue_depth(sqs, top.queue_url) == 0, timeout=20, what="redelivery and delete")
+        wait_until(lambda: queue_depth(sqs, top.queue_url) == 0, timeout=60, what="redelivery and delete")
     finally:
         second.stop()
 

@@ -48,7 +48,7 @@ def test_sigterm_mid_batch_finishes_the_batch_and_exits_0(moto_server, own_redis
             QueueUrl=top.queue_url,
             Entries=[{"Id": str(i), "MessageBody": e.to_json()} for i, e in enumerate(events)],
         )
-        wait_until(lambda: in_flight(sqs, top.queue_url) == 5, timeout=10, what="batch received")
+        wait_until(lambda: in_flight(sqs, top.queue_url) == 5, timeout=60, what="batch received")
 
         bridge.signal(signal.SIGTERM)
         returncode = bridge.process.wait(20)
