@@ -1,4 +1,8 @@
+"""Fixtures of the users service's tests: an API client, and Celery/metrics on the suite's Redis."""
+
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,3 +16,32 @@ def api_client(db) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _metrics_on_suite_redis(redis_url, settings) -> Iterator[None]:
+    """Counters written by tasks go to the suite's Redis, never to one that happens to run on 6379."""
+    from users_service.ops import metrics
+
+    settings.METRICS_REDIS_URL = redis_url
+    metrics._client.cache_clear()
+    yield
+    metrics._client.cache_clear()
+
+
+@pytest.fixture
+def celery_broker(redis_url) -> Iterator[str]:
+    """Point the users service's Celery app at the suite's Redis; yields the broker URL."""
+    from users_service.celery import app
+
+    previous = app.conf.broker_url
+
+    def use(url: str) -> None:
+        app.conf.broker_url = url
+        # The app caches its connection and producer pools per broker: drop them.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    use(redis_url)
+    yield redis_url
+    use(previous)
