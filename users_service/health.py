@@ -12,6 +12,11 @@ from django.http import HttpRequest, JsonResponse
 from events.aws import AwsSettings, client
 from events.topology import TopologyNames
 
+#: Seconds each network check may take: a dead or black-holed part must not hang the check.
+REDIS_TIMEOUT = 0.5
+SQS_CONNECT_TIMEOUT = 0.5
+SQS_READ_TIMEOUT = 1.0
+
 
 def _database() -> None:
     with connection.cursor() as cursor:
@@ -20,14 +25,20 @@ def _database() -> None:
 
 def _redis(url: str) -> Callable[[], None]:
     def check() -> None:
-        redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT).ping()
 
     return check
 
 
 def _sqs() -> None:
     aws = AwsSettings.from_env()
-    sqs = client("sqs", aws, connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
+    sqs = client(
+        "sqs",
+        aws,
+        connect_timeout=SQS_CONNECT_TIMEOUT,
+        read_timeout=SQS_READ_TIMEOUT,
+        retries={"max_attempts": 1},
+    )
     sqs.get_queue_url(QueueName=TopologyNames.from_env().queue)
 
 
@@ -45,7 +56,8 @@ def health(request: HttpRequest) -> JsonResponse:
             results[name] = "ok"
         except Exception as exc:  # any failure means "not healthy", reported by name
             results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-    healthy = all(value == "ok" for value in results.values())
+    failing = [name for name, value in results.items() if value != "ok"]
     return JsonResponse(
-        {"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503
+        {"status": "error" if failing else "ok", "checks": results, "failing": failing},
+        status=503 if failing else 200,
     )

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_results",
     "django_celery_beat",
+    "django_filters",
     "users_service.directory",
     "users_service.bridge",
     "users_service.ops",
@@ -108,6 +109,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Fail open when the cache (which holds the counters) is down: see users_service/throttling.py.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "users_service.throttling.AnonThrottle",
+        "users_service.throttling.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("USERS_API_THROTTLE_ANON", "60/min"),
+        "user": os.environ.get("USERS_API_THROTTLE_USER", "1200/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Users service API",
