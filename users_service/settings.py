@@ -192,6 +192,9 @@ CELERY_RESULT_EXTENDED = True
 # Cleaned up by the periodic task `celery.backend_cleanup` (directory migration 0003).
 CELERY_RESULT_EXPIRES = int(os.environ.get("CELERY_RESULT_EXPIRES", str(7 * 24 * 3600)))
 CELERY_TASK_TRACK_STARTED = True
+# Celery closes every database connection around every task unless this is set; connections are
+# recycled by CONN_MAX_AGE instead (users_service/celery.py). Measured: bench/worker_apply.
+CELERY_DB_REUSE_MAX = 10**9
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
