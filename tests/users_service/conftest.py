@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -32,11 +32,9 @@ def _redis_roles_on_suite_redis(redis_url, settings) -> Iterator[None]:
 
 
 @pytest.fixture
-def celery_broker(redis_url) -> Iterator[str]:
-    """Point the users service's Celery app at the suite's Redis; yields the broker URL."""
+def point_celery() -> Iterator[Callable[[str], None]]:
+    """A function that points the users service's Celery app at a broker URL; restored afterwards."""
     from users_service.celery import app
-
-    previous = app.conf.broker_url
 
     def use(url: str) -> None:
         app.conf.broker_url = url
@@ -44,6 +42,13 @@ def celery_broker(redis_url) -> Iterator[str]:
         app._pool = None
         app.amqp._producer_pool = None
 
-    use(redis_url)
-    yield redis_url
+    previous = app.conf.broker_url
+    yield use
     use(previous)
+
+
+@pytest.fixture
+def celery_broker(redis_url, point_celery) -> str:
+    """The users service's Celery app on the suite's Redis; returns the broker URL."""
+    point_celery(redis_url)
+    return redis_url

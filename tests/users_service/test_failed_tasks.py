@@ -143,27 +143,18 @@ def test_admin_requeues_the_selected_failed_tasks(celery_broker):
     assert FailedTask.objects.get(task_id="task-b").status == "failed"
 
 
-def test_admin_reports_a_dead_broker_and_marks_nothing(settings):
+def test_admin_reports_a_dead_broker_and_marks_nothing(point_celery):
     from devstack.processes import free_port
-    from users_service.celery import app
 
-    previous = app.conf.broker_url
-    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    app._pool = None
-    app.amqp._producer_pool = None
-    try:
-        get_user_model().objects.create_superuser("admin", password="pw")
-        browser = Client()
-        browser.login(username="admin", password="pw")
-        chosen = _failed_task("task-a", user_state_event(new_user_id(), 1, types.USER_CREATED))
-        response = browser.post(
-            "/admin/directory/failedtask/",
-            {"action": "requeue", "_selected_action": [chosen.pk]},
-            follow=True,
-        )
-        assert "The broker refused the tasks" in response.content.decode()
-        assert FailedTask.objects.get().status == "failed"
-    finally:
-        app.conf.broker_url = previous
-        app._pool = None
-        app.amqp._producer_pool = None
+    point_celery(f"redis://127.0.0.1:{free_port()}/0")
+    get_user_model().objects.create_superuser("admin", password="pw")
+    browser = Client()
+    browser.login(username="admin", password="pw")
+    chosen = _failed_task("task-a", user_state_event(new_user_id(), 1, types.USER_CREATED))
+    response = browser.post(
+        "/admin/directory/failedtask/",
+        {"action": "requeue", "_selected_action": [chosen.pk]},
+        follow=True,
+    )
+    assert "The broker refused the tasks" in response.content.decode()
+    assert FailedTask.objects.get().status == "failed"
