@@ -68,6 +68,16 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
 _OTHER_PARAMETERS = {"limit", "offset", "format"}
 
 
+#: A 400: each bad query parameter with its messages, e.g. `{"active": ["Select a valid choice. …"]}`.
+FIELD_ERRORS = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+
+
+@extend_schema(
+    responses={
+        200: UserOutput(many=True),
+        400: OpenApiResponse(FIELD_ERRORS, description="A bad value or an unknown query parameter."),
+    }
+)
 class UserListApi(ListAPIView):
     """Known users (tombstones left out), filtered, searched, ordered and paginated."""
 
