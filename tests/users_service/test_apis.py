@@ -176,3 +176,14 @@ def test_schema_generation_has_no_warnings():
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_ordered_pages_neither_repeat_nor_skip(api_client):
+    ids = [new_user_id() for _ in range(7)]
+    for user_id in ids:
+        apply(user_state_event(user_id, 1, types.USER_CREATED, department="ENG"))
+    seen = []
+    for offset in range(0, 7, 2):
+        page = api_client.get(f"/api/users/?ordering=department&limit=2&offset={offset}").json()
+        seen += [user["id"] for user in page["results"]]
+    assert seen == sorted(ids)

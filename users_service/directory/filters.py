@@ -31,6 +31,14 @@ class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanField
 
 
+class StableOrderingFilter(django_filters.OrderingFilter):
+    """Ties broken by id, so that pages of an ordered list neither repeat nor skip a user."""
+
+    def filter(self, qs: QuerySet, value) -> QuerySet:
+        qs = super().filter(qs, value)
+        return qs.order_by(*qs.query.order_by, "id") if value else qs
+
+
 class UserFilter(django_filters.FilterSet):
     department = django_filters.CharFilter(help_text="Department code, e.g. ENG")
     position = django_filters.CharFilter(help_text="Position code")
@@ -44,7 +52,7 @@ class UserFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(
         method="filter_search", help_text="Case-insensitive match on email, first or last name"
     )
-    ordering = django_filters.OrderingFilter(
+    ordering = StableOrderingFilter(
         fields=(
             ("last_name", "last_name"),
             ("first_name", "first_name"),
