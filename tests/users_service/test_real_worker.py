@@ -65,7 +65,8 @@ def worker_env(redis_url, tmp_path) -> dict:
 
 def test_worker_killed_mid_task_redelivers_and_applies_once(worker_env, redis_url, tmp_path):
     db = tmp_path / "users.sqlite3"
-    client = Celery(broker=redis_url, backend=redis_url)
+    # Not the current app: shared tasks of the users service must keep resolving to its own app.
+    client = Celery(broker=redis_url, backend=redis_url, set_as_current=False)
     client.conf.update(task_serializer="json", accept_content=["json"], result_accept_content=["json"])
     user_id = new_user_id()
     envelope = user_state_event(user_id, 1, types.USER_CREATED)
@@ -118,7 +119,8 @@ def test_worker_killed_mid_task_redelivers_and_applies_once(worker_env, redis_ur
 
 def test_transient_errors_retry_then_fail_and_a_requeue_applies(worker_env, redis_url, tmp_path):
     db = tmp_path / "users.sqlite3"
-    client = Celery(broker=redis_url, backend=redis_url)
+    # Not the current app: shared tasks of the users service must keep resolving to its own app.
+    client = Celery(broker=redis_url, backend=redis_url, set_as_current=False)
     client.conf.update(task_serializer="json", accept_content=["json"], result_accept_content=["json"])
     user_id = new_user_id()
     envelope = user_state_event(user_id, 1, types.USER_CREATED)
