@@ -1,11 +1,25 @@
-"""The users service's Celery app (Redis broker). Settings live in `settings.py` under CELERY_*."""
+"""The users service's Celery app (Redis broker). Settings live in `settings.py` under CELERY_*;
+every task gets `ServiceTask` (bounded countdowns, transient retries, failed-task records)."""
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "users_service.settings")
 
-app = Celery("users_service")
+app = Celery("users_service", task_cls="users_service.task_policy:ServiceTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _recycle_database_connections(task: Any = None, **kwargs: Any) -> None:
+    # What Django does around each request: drop a connection that is broken or older than
+    # CONN_MAX_AGE, keep the others. Celery's own fixup would close every connection around
+    # every task (CELERY_DB_REUSE_MAX disables that), costing a PostgreSQL connect per task.
+    if task is not None and not getattr(task.request, "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()

@@ -13,6 +13,11 @@ from events.aws import AwsSettings, client
 from events.topology import TopologyNames
 from users_service.ops import metrics
 
+#: Seconds each network check may take: a dead or black-holed part must not hang the check.
+REDIS_TIMEOUT = 0.5
+SQS_CONNECT_TIMEOUT = 0.5
+SQS_READ_TIMEOUT = 1.0
+
 
 def _database() -> None:
     with connection.cursor() as cursor:
@@ -21,24 +26,34 @@ def _database() -> None:
 
 def _redis(url: str) -> Callable[[], None]:
     def check() -> None:
-        redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT).ping()
 
     return check
 
 
 def _sqs() -> None:
     aws = AwsSettings.from_env()
-    sqs = client("sqs", aws, connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
+    sqs = client(
+        "sqs",
+        aws,
+        connect_timeout=SQS_CONNECT_TIMEOUT,
+        read_timeout=SQS_READ_TIMEOUT,
+        retries={"max_attempts": 1},
+    )
     sqs.get_queue_url(QueueName=TopologyNames.from_env().queue)
 
 
-def _bridge() -> dict[str, float] | str:
-    """What the bridges last exported (counters and per-process gauges); informative, not a check."""
+def _counters() -> dict[str, object]:
+    """What the bridges and caches last counted (informative, not a check): one metrics snapshot."""
     try:
         values = metrics.snapshot()
     except (redis.RedisError, OSError) as exc:
-        return f"unavailable: {exc}"[:300]
-    return {name: value for name, value in sorted(values.items()) if name.startswith("bridge_")}
+        unavailable = f"unavailable: {exc}"[:300]
+        return {"bridge": unavailable, "caches": unavailable}
+    return {
+        "bridge": {name: value for name, value in sorted(values.items()) if name.startswith("bridge_")},
+        "caches": metrics.cache_summary(values),
+    }
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -55,8 +70,8 @@ def health(request: HttpRequest) -> JsonResponse:
             results[name] = "ok"
         except Exception as exc:  # any failure means "not healthy", reported by name
             results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-    healthy = all(value == "ok" for value in results.values())
+    failing = [name for name, value in results.items() if value != "ok"]
     return JsonResponse(
-        {"status": "ok" if healthy else "error", "checks": results, "bridge": _bridge()},
-        status=200 if healthy else 503,
+        {"status": "error" if failing else "ok", "checks": results, "failing": failing, **_counters()},
+        status=503 if failing else 200,
     )

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_results",
     "django_celery_beat",
+    "django_filters",
     "users_service.directory",
     "users_service.bridge",
     "users_service.ops",
@@ -111,6 +112,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Fail open when the cache (which holds the counters) is down: see users_service/throttling.py.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "users_service.throttling.AnonThrottle",
+        "users_service.throttling.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("USERS_API_THROTTLE_ANON", "60/min"),
+        "user": os.environ.get("USERS_API_THROTTLE_USER", "1200/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Users service API",
@@ -157,7 +167,9 @@ CACHE_FILL_LOCK_SECONDS = 15
 CACHE_GENERATION_SECONDS = 120
 
 # --- Celery ------------------------------------------------------------------
-# Longer than any countdown/ETA we use: a task waiting longer would be redelivered.
+# Why each knob: README "Celery settings". Tasks get `users_service.task_policy.ServiceTask`.
+# A task waiting longer than this (countdown/ETA, retry backoff) would be redelivered while it
+# waits, so ServiceTask refuses such delays. Set in broker *and* result transport (celery#7651).
 CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
@@ -165,17 +177,46 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_ACCEPT_CONTENT = ["json"]
+# Ack after the task ran, and give a task back to the queue if its worker dies mid-task:
+# handlers are idempotent (inbox), so a redelivery is harmless and a loss is not.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A failed task is acked: it is recorded in FailedTask (admin can re-enqueue), not redelivered forever.
+CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
+# A lost broker connection re-delivers unacked tasks elsewhere; stop running them here too.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Long I/O-bound tasks: each worker thread reserves one task, so none waits behind a slow one.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "events"
 CELERY_TASK_QUEUES = (Queue("events"), Queue("cache"), Queue("reports"))
+# The bridge names the queue of each task it publishes (users_service/routing.py); these routes
+# cover tasks sent from code, retries from admin, and beat.
+CELERY_TASK_ROUTES = {
+    "directory.*": {"queue": "events"},
+    "catalogue.*": {"queue": "cache"},
+    "resources.*": {"queue": "cache"},
+    "reports.*": {"queue": "reports"},
+    "celery.backend_cleanup": {"queue": "reports"},
+}
+# Enforced by the prefork pool only; on the threads pool the bound is each handler's own
+# socket timeout (see README "Worker pool").
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "300"))
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "240"))
+# Transient errors (task_policy.TRANSIENT_ERRORS) retry with exponential backoff and jitter.
+CELERY_TASK_MAX_RETRIES = int(os.environ.get("CELERY_TASK_MAX_RETRIES", "8"))
+CELERY_RETRY_BACKOFF_BASE = float(os.environ.get("CELERY_RETRY_BACKOFF_BASE", "1"))
+CELERY_RETRY_BACKOFF_MAX = float(os.environ.get("CELERY_RETRY_BACKOFF_MAX", "300"))
+if CELERY_RETRY_BACKOFF_MAX >= CELERY_VISIBILITY_TIMEOUT:
+    raise RuntimeError("CELERY_RETRY_BACKOFF_MAX must be shorter than CELERY_VISIBILITY_TIMEOUT")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "django-db")
 CELERY_RESULT_EXTENDED = True
+# Cleaned up by the periodic task `celery.backend_cleanup` (directory migration 0003).
 CELERY_RESULT_EXPIRES = int(os.environ.get("CELERY_RESULT_EXPIRES", str(7 * 24 * 3600)))
 CELERY_TASK_TRACK_STARTED = True
+# Celery closes every database connection around every task unless this is set; connections are
+# recycled by CONN_MAX_AGE instead (users_service/celery.py). Measured: bench/worker_apply.
+CELERY_DB_REUSE_MAX = 10**9
 # DatabaseScheduler behind a Redis lock: a second beat process stands by (users_service/reports/scheduler.py).
 CELERY_BEAT_SCHEDULER = "users_service.reports.scheduler:GuardedDatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
@@ -207,8 +248,6 @@ REPORTS_RETENTION_DAYS = int(os.environ.get("REPORTS_RETENTION_DAYS", "90"))
 REPORTS_BEAT_LOCK_URL = os.environ.get("REPORTS_BEAT_LOCK_URL", CELERY_BROKER_URL)
 REPORTS_BEAT_LOCK_TTL = float(os.environ.get("REPORTS_BEAT_LOCK_TTL", "30"))
 RECONCILIATION_PAGE_SIZE = int(os.environ.get("RECONCILIATION_PAGE_SIZE", "200"))
-# Report tasks go to their own queue however they are sent (beat, `.delay()`, admin's "run now").
-CELERY_TASK_ROUTES = {"reports.*": {"queue": "reports"}}
 
 LOGGING = {
     "version": 1,

@@ -88,3 +88,41 @@ def test_the_celery_task_runs_the_service():
     result = task.apply(args=[user_state_event(user_id, 1, types.USER_CREATED)])
     assert result.get() == "applied"
     assert UserRecord.objects.filter(pk=user_id).exists()
+
+
+def test_whole_history_in_reverse_order_ends_erased():
+    user_id = new_user_id()
+    history = [
+        user_state_event(user_id, 1, types.USER_CREATED),
+        user_state_event(user_id, 2, types.USER_UPDATED),
+        user_state_event(user_id, 3, types.USER_DEACTIVATED, is_active=False),
+        user_state_event(user_id, 4, types.USER_ERASED),
+    ]
+    outcomes = [apply(e) for e in reversed(history)]
+    assert outcomes == [ApplyOutcome.APPLIED, *[ApplyOutcome.STALE] * 3]
+    record = UserRecord.objects.get(pk=user_id)
+    assert (record.erased, record.version, record.email, record.is_active) == (True, 4, "", False)
+
+
+def test_each_task_of_an_event_has_its_own_inbox_row():
+    created = user_state_event(new_user_id(), 1, types.USER_CREATED)
+    assert apply_user_event(envelope=created, task_name="a") is ApplyOutcome.APPLIED
+    # A second task of the same event finds the read model already at that version.
+    assert apply_user_event(envelope=created, task_name="b") is ApplyOutcome.STALE
+    assert apply_user_event(envelope=created, task_name="b") is ApplyOutcome.DUPLICATE
+    assert InboxEntry.objects.filter(event_id=created["event_id"]).count() == 2
+
+
+def test_duplicates_interleaved_with_newer_events_apply_each_once():
+    user_id = new_user_id()
+    v1 = user_state_event(user_id, 1, types.USER_CREATED)
+    v2 = user_state_event(user_id, 2, types.USER_UPDATED)
+    outcomes = [apply(e) for e in (v2, v1, v2, v1, v2)]
+    assert outcomes == [
+        ApplyOutcome.APPLIED,
+        ApplyOutcome.STALE,
+        ApplyOutcome.DUPLICATE,
+        ApplyOutcome.DUPLICATE,
+        ApplyOutcome.DUPLICATE,
+    ]
+    assert UserRecord.objects.get(pk=user_id).last_name == "v2"

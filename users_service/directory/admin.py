@@ -1,6 +1,14 @@
-from django.contrib import admin
+"""Admin of the directory: the read model and inbox (read-only), failed tasks with a re-enqueue action."""
 
-from users_service.directory.models import InboxEntry, UserRecord
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from kombu.exceptions import OperationalError as BrokerError
+
+from users_service.directory import services
+from users_service.directory.models import FailedTask, InboxEntry, UserRecord
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -48,3 +56,39 @@ class InboxEntryAdmin(ReadOnlyAdmin):
     )
     list_filter = ("outcome", "event_type", "task_name")
     search_fields = ("aggregate_id", "event_id")
+
+
+@admin.register(FailedTask)
+class FailedTaskAdmin(ReadOnlyAdmin):
+    """Failed tasks can be re-enqueued (in bulk), not edited: their arguments are the event itself."""
+
+    list_display = (
+        "failed_at",
+        "task_name",
+        "task_id",
+        "status",
+        "attempts",
+        "transient",
+        "error",
+        "requeue_count",
+        "requeued_at",
+    )
+    list_filter = ("status", "transient", "task_name", "queue")
+    search_fields = ("task_id", "error")
+    readonly_fields = [field.name for field in FailedTask._meta.fields]
+    actions = ["requeue"]
+
+    def has_change_permission(self, request, obj=None):
+        # The change page is the detail view (read-only fields); actions need the permission too.
+        return request.user.has_perm("directory.change_failedtask")
+
+    @admin.action(description="Re-enqueue the selected failed tasks", permissions=["change"])
+    def requeue(self, request: HttpRequest, queryset: QuerySet[FailedTask]) -> None:
+        try:
+            sent = services.failed_task_requeue(failed_tasks=queryset.order_by("failed_at"))
+        except BrokerError as exc:
+            self.message_user(request, f"The broker refused the tasks: {exc}", messages.ERROR)
+            return
+        skipped = queryset.count() - sent
+        note = f" ({skipped} already re-enqueued, left alone)" if skipped > 0 else ""
+        self.message_user(request, f"Re-enqueued {sent} task(s){note}.", messages.SUCCESS)

@@ -1,15 +1,24 @@
-"""`/api/users/` of the users service: read-only views of the read model."""
+"""`/api/users/` of the users service: read-only views of the read model.
+
+The list is a `ListAPIView` with django-filter rather than a bare APIView: the filter
+backend validates every parameter (400 with field errors) and drf-spectacular documents
+the parameters from the same FilterSet, so the schema cannot drift from the code.
+"""
 
 from __future__ import annotations
 
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import ListAPIView
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from users_service.directory import selectors
+from users_service.directory.filters import UserFilter
 from users_service.directory.models import UserRecord
 
 
@@ -38,14 +47,66 @@ class TombstoneOutput(serializers.Serializer):
     erased = serializers.BooleanField()
 
 
-class UserListApi(APIView):
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(selectors.user_list(), request, view=self)
-        return paginator.get_paginated_response(UserOutput(page, many=True).data)
+class StrictLimitOffsetPagination(LimitOffsetPagination):
+    """`limit`/`offset` must be non-negative integers: a typo is a 400, not a silent default."""
+
+    max_limit = 500
+
+    def _checked(self, request: Request, param: str) -> None:
+        raw = request.query_params.get(param)
+        if raw is not None and not (raw.isdigit() and (param == "offset" or int(raw) > 0)):
+            kind = "a non-negative" if param == "offset" else "a positive"
+            raise ValidationError({param: [f"Must be {kind} integer."]})
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._checked(request, self.limit_query_param)
+        self._checked(request, self.offset_query_param)
+        return super().paginate_queryset(queryset, request, view)
+
+
+#: Parameters the list understands besides its filters; anything else is refused (typos).
+_OTHER_PARAMETERS = {"limit", "offset", "format"}
+
+
+#: A 400: each bad query parameter with its messages, e.g. `{"active": ["Select a valid choice. …"]}`.
+FIELD_ERRORS = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+
+
+@extend_schema(
+    responses={
+        200: UserOutput(many=True),
+        400: OpenApiResponse(FIELD_ERRORS, description="A bad value or an unknown query parameter."),
+    }
+)
+class UserListApi(ListAPIView):
+    """Known users (tombstones left out), filtered, searched, ordered and paginated."""
+
+    serializer_class = UserOutput
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = UserFilter
+    pagination_class = StrictLimitOffsetPagination
+
+    def get_queryset(self):
+        return selectors.user_list()
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        unknown = sorted(set(request.query_params) - set(UserFilter.base_filters) - _OTHER_PARAMETERS)
+        if unknown:
+            raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        return super().list(request, *args, **kwargs)
 
 
 class UserDetailApi(APIView):
+    @extend_schema(
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="UserOrTombstone",
+                serializers=[UserOutput, TombstoneOutput],
+                resource_type_field_name=None,
+            ),
+            404: OpenApiResponse(description="No event about this user has been applied yet."),
+        }
+    )
     def get(self, request: Request, user_id: str) -> Response:
         try:
             record = selectors.user_get(user_id)

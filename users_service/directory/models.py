@@ -1,4 +1,4 @@
-"""`UserRecord` (the read model) and `InboxEntry` (which events each task has handled)."""
+"""`UserRecord` (the read model), `InboxEntry` (which events each task has handled), `FailedTask`."""
 
 from __future__ import annotations
 
@@ -58,3 +58,36 @@ class InboxEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.aggregate_id} v{self.aggregate_version} → {self.task_name}"
+
+
+class FailedTask(models.Model):
+    """A task that failed for good: its retries were spent, or its error was not transient.
+
+    Late acks mean the broker forgets a failed task; this row keeps what is needed to run it
+    again (admin action "Re-enqueue"). One row per task id: a re-enqueued task that fails
+    again updates its row.
+    """
+
+    class Status(models.TextChoices):
+        FAILED = "failed"
+        REQUEUED = "requeued"
+
+    task_id = models.CharField(max_length=255, unique=True)
+    task_name = models.CharField(max_length=200, db_index=True)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    queue = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField()
+    traceback = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(help_text="runs of the task before it failed for good")
+    transient = models.BooleanField(help_text="retries spent on a transient error (else: not retryable)")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FAILED, db_index=True)
+    failed_at = models.DateTimeField(db_index=True)
+    requeued_at = models.DateTimeField(null=True, blank=True)
+    requeue_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-failed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}[{self.task_id}] {self.status}"

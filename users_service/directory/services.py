@@ -1,4 +1,4 @@
-"""Apply user events to the read model, exactly once in effect.
+"""Apply user events to the read model, exactly once in effect; record and re-enqueue failed tasks.
 
 Order of checks, all in one transaction: the inbox (a repeated event is a
 no-op), then the version (only a newer `aggregate_version` is applied), then
@@ -8,14 +8,16 @@ the tombstone (an erased user stays erased whatever arrives later).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from events import types
 from events.envelope import Envelope
-from users_service.directory.models import InboxEntry, UserRecord
+from users_service.directory.models import FailedTask, InboxEntry, UserRecord
 
 SNAPSHOT_FIELDS = (
     "email",
@@ -83,3 +85,58 @@ def _make_tombstone(record: UserRecord) -> None:
     record.department = record.position = record.location = None
     record.start_date = record.end_date = None
     record.is_active = False
+
+
+def failed_task_record(
+    *,
+    task_id: str,
+    task_name: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    queue: str,
+    error: str,
+    traceback: str,
+    attempts: int,
+    transient: bool,
+) -> FailedTask:
+    """Keep a task that failed for good; a task that fails again after a re-enqueue updates its row."""
+    failed, _ = FailedTask.objects.update_or_create(
+        task_id=task_id,
+        defaults={
+            "task_name": task_name,
+            "args": args,
+            "kwargs": kwargs,
+            "queue": queue,
+            "error": error[:10_000],
+            "traceback": traceback[:50_000],
+            "attempts": attempts,
+            "transient": transient,
+            "status": FailedTask.Status.FAILED,
+            "failed_at": timezone.now(),
+        },
+    )
+    return failed
+
+
+def failed_task_requeue(*, failed_tasks: Iterable[FailedTask]) -> int:
+    """Send failed tasks to the broker again under their own task id; returns how many were sent.
+
+    Each row is marked only after the broker took its task. A broker error propagates
+    (the rows not yet sent stay `failed`); a task sent twice is harmless: handlers are idempotent.
+    """
+    from users_service.celery import app
+
+    sent = 0
+    for failed in failed_tasks:
+        if failed.status != FailedTask.Status.FAILED:
+            continue
+        options = {"queue": failed.queue} if failed.queue else {}
+        app.send_task(
+            failed.task_name, args=failed.args, kwargs=failed.kwargs, task_id=failed.task_id, **options
+        )
+        failed.status = FailedTask.Status.REQUEUED
+        failed.requeued_at = timezone.now()
+        failed.requeue_count += 1
+        failed.save(update_fields=["status", "requeued_at", "requeue_count"])
+        sent += 1
+    return sent

@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.db import OperationalError
 
 from users_service.directory import services
+from users_service.ops import metrics
+from users_service.task_policy import TRANSIENT_ERRORS, ServiceTask
 
 
-@shared_task(
-    name="directory.apply_user_event",
-    bind=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=8,
-)
-def apply_user_event(self: Any, envelope: dict[str, Any]) -> str:
-    return services.apply_user_event(envelope=envelope, task_name=self.name).value
+@shared_task(name="directory.apply_user_event", bind=True, base=ServiceTask)
+def apply_user_event(self: ServiceTask, envelope: dict[str, Any]) -> str:
+    """Apply one user event to the read model. Transient errors retry; anything else fails the task."""
+    try:
+        outcome = services.apply_user_event(envelope=envelope, task_name=self.name)
+    except TRANSIENT_ERRORS as exc:
+        self.retry_transient(exc)
+    metrics.incr("events_applied_total", labels={"outcome": outcome.value})
+    return outcome.value

@@ -1,0 +1,107 @@
+"""A Celery app for the worker benchmarks, with the users service's delivery settings, and helpers
+to run a real worker of it on a throw-away Redis.
+
+Its tasks stand in for I/O-bound handlers: `bench.wait` sleeps, `bench.call_upstream` waits on
+an HTTP upstream. Each records when it started and ended in Redis, so that a benchmark measures
+the work itself and not the worker's start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+import requests
+from celery import Celery
+
+from devstack.processes import ManagedProcess, free_port, wait_until
+from devstack.redis import RedisServer
+from users_service import settings as service
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CELERY = str(Path(sys.executable).parent / "celery")
+QUEUE = "bench"
+TIMES_KEY = "bench:times"
+
+app = Celery("bench", broker=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0"))
+app.conf.update(
+    task_serializer=service.CELERY_TASK_SERIALIZER,
+    accept_content=service.CELERY_ACCEPT_CONTENT,
+    task_acks_late=service.CELERY_TASK_ACKS_LATE,
+    task_reject_on_worker_lost=service.CELERY_TASK_REJECT_ON_WORKER_LOST,
+    worker_prefetch_multiplier=service.CELERY_WORKER_PREFETCH_MULTIPLIER,
+    broker_transport_options=service.CELERY_BROKER_TRANSPORT_OPTIONS,
+    task_ignore_result=True,
+    task_default_queue=QUEUE,
+    broker_connection_retry_on_startup=True,
+)
+_session = requests.Session()
+_redis: dict[str, redis.Redis] = {}
+
+
+def _record(started: float, label: str) -> None:
+    url = app.conf.broker_url
+    client = _redis.get(url) or _redis.setdefault(url, redis.Redis.from_url(url))
+    client.rpush(TIMES_KEY, f"{label} {started} {time.time()}")
+
+
+@app.task(name="bench.wait")
+def wait(seconds: float, label: str = "") -> None:
+    started = time.time()
+    time.sleep(seconds)
+    _record(started, label)
+
+
+@app.task(name="bench.call_upstream")
+def call_upstream(url: str, label: str = "") -> None:
+    started = time.time()
+    _session.get(url, timeout=30).raise_for_status()
+    _record(started, label)
+
+
+def task_times(broker_url: str) -> list[tuple[str, float, float]]:
+    """(label, started, ended) of every task run so far."""
+    rows = redis.Redis.from_url(broker_url).lrange(TIMES_KEY, 0, -1)
+    out = []
+    for row in rows:
+        label, started, ended = row.decode().split(" ")
+        out.append((label, float(started), float(ended)))
+    return out
+
+
+def publish(signatures: list, *, batch: int = 1000) -> None:
+    """Send tasks in pipelined producer batches (as the bridge does), so publishing is not the bottleneck."""
+    with app.producer_pool.acquire(block=True, timeout=10) as producer, producer.batch(max_size=batch):
+        for signature in signatures:
+            signature.apply_async(producer=producer)
+
+
+def reset_times(broker_url: str) -> None:
+    redis.Redis.from_url(broker_url).delete(TIMES_KEY)
+
+
+def start_redis() -> RedisServer:
+    return RedisServer(free_port(), Path(tempfile.mkdtemp(prefix="bench-redis-"))).start()
+
+
+def start_worker(broker_url: str, *, concurrency: int, pool: str = "threads") -> ManagedProcess:
+    env = dict(os.environ, BENCH_BROKER_URL=broker_url, PYTHONUNBUFFERED="1")
+    command = [CELERY, "-A", "bench._celery_workers", "worker", "--pool", pool]
+    command += ["--concurrency", str(concurrency), "--queues", QUEUE, "--loglevel", "WARNING"]
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-worker-"))
+    worker = ManagedProcess(f"worker-{pool}-{concurrency}", command, log_dir=log_dir, env=env, cwd=BASE_DIR)
+    worker.start()
+    # Ready when it has run a task.
+    reset_times(broker_url)
+    app.conf.broker_url = broker_url
+    wait.apply_async(args=[0, "warmup"])
+    wait_until(lambda: bool(task_times(broker_url)) or not worker.running, timeout=60, what="bench worker")
+    if not worker.running:
+        raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
+    reset_times(broker_url)
+    return worker

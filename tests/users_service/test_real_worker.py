@@ -1,0 +1,164 @@
+"""A real Celery worker: killed with SIGKILL mid-task, and failing on a transient database error.
+
+Kill: the test holds SQLite's write lock so that the worker's task is running (STARTED, its
+message reserved and not acked) and cannot commit; then it kills the worker with -9,
+releases the lock and starts a second worker. With a 3 s broker visibility timeout the
+message comes back and the second worker applies it; a duplicate delivery changes nothing.
+
+Transient failure: with the inbox table renamed away every run raises OperationalError; the
+worker retries through the broker with backoff, then records a FailedTask; once the table is
+back, re-enqueueing it (the admin action's service) applies the event.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+from devstack.processes import ManagedProcess, wait_until
+from devstack.stack import BASE_DIR, MANAGE, manage
+from events import types
+from tests.users_service.events import new_user_id, user_state_event
+
+VISIBILITY_TIMEOUT = 3
+TASK = "directory.apply_user_event"
+
+
+def _worker(name: str, env: dict, log_dir: Path) -> ManagedProcess:
+    celery = str(Path(MANAGE[0]).parent / "celery")
+    command = [celery, "-A", "users_service", "worker", "--pool", "threads", "--concurrency", "2"]
+    command += ["--queues", "events", "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+    return ManagedProcess(name, command, log_dir=log_dir, env=env, cwd=BASE_DIR).start()
+
+
+def _scalar(db: Path, sql: str, *params: object) -> object:
+    with sqlite3.connect(db) as connection:
+        return connection.execute(sql, params).fetchone()[0]
+
+
+@pytest.fixture
+def worker_env(redis_url, tmp_path) -> dict:
+    import os
+
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update(
+        VAR_DIR=str(tmp_path),
+        CELERY_BROKER_URL=redis_url,
+        CELERY_RESULT_BACKEND=redis_url,  # STARTED must be visible while the database is locked
+        METRICS_REDIS_URL=redis_url,
+        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
+        CELERY_RETRY_BACKOFF_BASE="0.2",
+        CELERY_RETRY_BACKOFF_MAX="1",
+        CELERY_TASK_MAX_RETRIES="2",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("USERS_DATABASE_URL", None)
+    manage("users", "migrate", "--noinput", env=env)
+    return env
+
+
+def test_worker_killed_mid_task_redelivers_and_applies_once(worker_env, redis_url, tmp_path):
+    db = tmp_path / "users.sqlite3"
+    # Not the current app: shared tasks of the users service must keep resolving to its own app.
+    client = Celery(broker=redis_url, backend=redis_url, set_as_current=False)
+    client.conf.update(task_serializer="json", accept_content=["json"], result_accept_content=["json"])
+    user_id = new_user_id()
+    envelope = user_state_event(user_id, 1, types.USER_CREATED)
+    task_id = f"{envelope['event_id']}:{TASK}"
+
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the worker's transaction waits for this write lock
+    first = _worker("worker-1", worker_env, tmp_path / "log")
+    second = None
+    try:
+        client.send_task(TASK, args=[envelope], task_id=task_id, queue="events")
+        wait_until(
+            lambda: client.AsyncResult(task_id).state == "STARTED",
+            timeout=60,
+            what=f"task started\n{first.log_tail()}",
+        )
+        # The message was handed to worker-1 before it said STARTED: its visibility clock runs from then.
+        started_at = time.monotonic()
+        first.signal(signal.SIGKILL)
+        first.process.wait(10)
+        assert first.process.returncode == -signal.SIGKILL
+        lock.execute("ROLLBACK")
+        assert _scalar(db, "SELECT count(*) FROM directory_inboxentry") == 0
+
+        # A starting worker gives back unacked messages older than the visibility timeout.
+        time.sleep(max(0.0, started_at + VISIBILITY_TIMEOUT + 0.5 - time.monotonic()))
+        second = _worker("worker-2", worker_env, tmp_path / "log")
+        result = client.AsyncResult(task_id)
+        wait_until(lambda: result.state == "SUCCESS", timeout=60, what=f"redelivery\n{second.log_tail()}")
+        assert result.get(timeout=5) == "applied"
+
+        # The bridge may deliver the same event again: the inbox makes it a no-op.
+        client.send_task(TASK, args=[envelope], task_id=f"{task_id}:again", queue="events")
+        again = client.AsyncResult(f"{task_id}:again")
+        wait_until(lambda: again.state == "SUCCESS", timeout=30, what=f"duplicate\n{second.log_tail()}")
+        assert again.get(timeout=5) == "duplicate"
+    finally:
+        lock.close()
+        first.stop()
+        if second is not None:
+            second.stop()
+
+    event_id = envelope["event_id"]
+    assert (
+        _scalar(db, "SELECT count(*) FROM directory_inboxentry WHERE event_id = ?", event_id.replace("-", ""))
+        == 1
+    )
+    assert _scalar(db, "SELECT version FROM directory_userrecord WHERE id = ?", user_id.replace("-", "")) == 1
+
+
+def test_transient_errors_retry_then_fail_and_a_requeue_applies(worker_env, redis_url, tmp_path):
+    db = tmp_path / "users.sqlite3"
+    # Not the current app: shared tasks of the users service must keep resolving to its own app.
+    client = Celery(broker=redis_url, backend=redis_url, set_as_current=False)
+    client.conf.update(task_serializer="json", accept_content=["json"], result_accept_content=["json"])
+    user_id = new_user_id()
+    envelope = user_state_event(user_id, 1, types.USER_CREATED)
+    task_id = f"{envelope['event_id']}:{TASK}"
+    with sqlite3.connect(db) as connection:
+        connection.execute("ALTER TABLE directory_inboxentry RENAME TO hidden_inbox")
+    worker = _worker("worker", worker_env, tmp_path / "log")
+    try:
+        client.send_task(TASK, args=[envelope], task_id=task_id, queue="events")
+        wait_until(
+            lambda: _scalar(db, "SELECT count(*) FROM directory_failedtask") == 1,
+            timeout=60,
+            what=f"failed task recorded\n{worker.log_tail()}",
+        )
+        with sqlite3.connect(db) as connection:
+            row = connection.execute(
+                "SELECT task_id, attempts, transient, status, error FROM directory_failedtask"
+            ).fetchone()
+            connection.execute("ALTER TABLE hidden_inbox RENAME TO directory_inboxentry")
+        assert row[:4] == (task_id, 3, 1, "failed")
+        assert row[4].startswith("OperationalError: no such table")
+        assert worker.log_path.read_text().count(f"Task {TASK}[{task_id}] retry") == 2
+
+        manage(
+            "users",
+            "shell",
+            "-c",
+            "from users_service.directory.models import FailedTask; "
+            "from users_service.directory.services import failed_task_requeue; "
+            "print(failed_task_requeue(failed_tasks=FailedTask.objects.all()))",
+            env=worker_env,
+        )
+        wait_until(
+            lambda: _scalar(db, "SELECT count(*) FROM directory_userrecord") == 1,
+            timeout=30,
+            what=f"requeued task applied\n{worker.log_tail()}",
+        )
+    finally:
+        worker.stop()
+    assert _scalar(db, "SELECT status FROM directory_failedtask WHERE task_id = ?", task_id) == "requeued"
+    assert _scalar(db, "SELECT count(*) FROM directory_inboxentry") == 1
