@@ -39,11 +39,12 @@ def black_hole() -> Iterator[int]:
 def test_all_parts_answer_without_a_login(healthy_parts):
     response = Client().get("/health/")
     assert response.status_code == 200, response.content
-    assert response.json() == {
-        "status": "ok",
-        "checks": {"database": "ok", "broker": "ok", "cache": "ok", "sqs": "ok"},
-        "failing": [],
-    }
+    body = response.json()
+    assert (body["status"], body["failing"]) == ("ok", [])
+    assert body["checks"] == {"database": "ok", "broker": "ok", "cache": "ok", "sqs": "ok"}
+    # Informative, not checks: what the bridges and the caches last counted.
+    assert isinstance(body["bridge"], dict)
+    assert isinstance(body["caches"], dict)
 
 
 def test_dead_broker_is_a_503_naming_it(healthy_parts, settings):

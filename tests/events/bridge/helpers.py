@@ -24,7 +24,8 @@ ROUTES = {
 
 
 def celery_app(broker_url: str) -> Celery:
-    app = Celery("bridge-test", broker=broker_url)
+    # Not the current app: shared tasks of the users service must keep resolving to its own app.
+    app = Celery("bridge-test", broker=broker_url, set_as_current=False)
     app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry=False)
     return app
 

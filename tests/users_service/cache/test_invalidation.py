@@ -16,6 +16,7 @@ from users_service.catalogue import services as catalogue_services
 from users_service.catalogue.selectors import catalogue_entries
 from users_service.catalogue.tasks import invalidate_catalogue
 from users_service.celery import app
+from users_service.directory.models import FailedTask
 from users_service.read_through import InvalidationFailed
 from users_service.resources.selectors import resources_for_user
 from users_service.resources.tasks import invalidate_resources, warm_resources
@@ -87,7 +88,7 @@ def test_user_events_drop_that_users_resources_only(cache_redis, fake_monolith, 
     assert resources_for_user(user_id=bob).cache_status == "hit"
 
 
-def test_failed_invalidation_is_logged_counted_and_retried(stoppable_cache, fake_monolith, caplog):
+def test_failed_invalidation_is_logged_counted_and_retried(stoppable_cache, fake_monolith, caplog, db):
     catalogue_entries(kind="departments")
     stoppable_cache.stop()
 
@@ -103,6 +104,8 @@ def test_failed_invalidation_is_logged_counted_and_retried(stoppable_cache, fake
     service_call, task_runs = 1, 1 + invalidate_catalogue.max_retries
     assert counter("cache_invalidation_failures_total", "catalogue") == service_call + task_runs
     assert counter("cache_invalidations_total", "catalogue") == 0
+    # After its last retry the task is kept for admin to re-enqueue, like every task of the service.
+    assert FailedTask.objects.filter(task_name="catalogue.invalidate").count() == 1
 
 
 def test_user_created_warms_the_users_resources(cache_redis, fake_monolith):
