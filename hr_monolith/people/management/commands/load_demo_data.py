@@ -1,4 +1,5 @@
-"""`manage.py hr load_demo_data`: a few catalogue entries and ~200 employees, idempotently.
+"""`manage.py hr load_demo_data`: a few catalogue entries, ~200 employees with two resource grants
+each, idempotently.
 
 Everything goes through the services, so the demo data also flows as events.
 """
@@ -15,6 +16,8 @@ from hr_monolith.catalogue import services as catalogue
 from hr_monolith.catalogue.models import CATALOGUE_MODELS
 from hr_monolith.people import services as people
 from hr_monolith.people.models import User
+from hr_monolith.resources import services as resources
+from hr_monolith.resources.models import AccessLevel
 
 CATALOGUE = {
     "departments": [
@@ -33,6 +36,8 @@ CATALOGUE = {
     ],
     "locations": [("LON", "London"), ("BER", "Berlin"), ("NYC", "New York"), ("REM", "Remote")],
 }
+RESOURCES = ["email", "wiki", "vpn", "payroll", "crm", "git"]
+LEVELS = [AccessLevel.READ, AccessLevel.WRITE]
 FIRST = ["Ada", "Alan", "Grace", "Linus", "Barbara", "Ken", "Margaret", "Dennis", "Radia", "Edsger"]
 LAST = [
     "Lovelace",
@@ -76,7 +81,7 @@ class Command(BaseCommand):
             start = datetime.date(2015, 1, 1) + datetime.timedelta(days=rng.randrange(3650))
             if email in existing:
                 continue
-            people.user_create(
+            user = people.user_create(
                 email=email,
                 first_name=first,
                 last_name=last,
@@ -85,5 +90,7 @@ class Command(BaseCommand):
                 location=loc,
                 start_date=start,
             )
+            for resource in rng.sample(RESOURCES, 2):
+                resources.resource_grant(user_id=user.id, resource=resource, level=rng.choice(LEVELS))
             created += 1
         self.stdout.write(f"demo data: {created} employees created, {len(existing)} already there")
