@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -39,12 +40,17 @@ class CatalogueListApi(APIView):
     kind = ""
     permission_classes = [ReadAnyWriteStaff]
 
+    @extend_schema(responses=CatalogueEntryOutput(many=True))
     def get(self, request: Request) -> Response:
         entries = CATALOGUE_MODELS[self.kind].objects.order_by("code")
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(CatalogueEntryOutput(page, many=True).data)
 
+    @extend_schema(
+        request=CatalogueEntryCreateInput,
+        responses={201: CatalogueEntryOutput, 400: OpenApiResponse(description="Field errors.")},
+    )
     def post(self, request: Request) -> Response:
         data = CatalogueEntryCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -58,10 +64,12 @@ class CatalogueDetailApi(APIView):
     kind = ""
     permission_classes = [ReadAnyWriteStaff]
 
+    @extend_schema(responses={200: CatalogueEntryOutput, 404: OpenApiResponse(description="No such code.")})
     def get(self, request: Request, code: str) -> Response:
         entry = get_object_or_404(CATALOGUE_MODELS[self.kind], code=code)
         return Response(CatalogueEntryOutput(entry).data)
 
+    @extend_schema(request=CatalogueEntryUpdateInput, responses={200: CatalogueEntryOutput})
     def patch(self, request: Request, code: str) -> Response:
         get_object_or_404(CATALOGUE_MODELS[self.kind], code=code)
         data = CatalogueEntryUpdateInput(data=request.data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -21,9 +22,9 @@ class UserOutput(serializers.Serializer):
     email = serializers.EmailField()
     first_name = serializers.CharField()
     last_name = serializers.CharField()
-    department = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    position = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    location = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    department = serializers.CharField(source="department.code", allow_null=True, read_only=True)
+    position = serializers.CharField(source="position.code", allow_null=True, read_only=True)
+    location = serializers.CharField(source="location.code", allow_null=True, read_only=True)
     start_date = serializers.DateField(allow_null=True)
     end_date = serializers.DateField(allow_null=True)
     is_active = serializers.BooleanField()
@@ -63,12 +64,20 @@ class UserInput(serializers.Serializer):
         return attrs
 
 
+FIELD_ERRORS = OpenApiResponse(description="Field errors: {field: [message, ...]}.")
+NOT_FOUND = OpenApiResponse(description="No such user.")
+
+
 class UserListApi(APIView):
+    @extend_schema(operation_id="users_list", responses=UserOutput(many=True))
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(selectors.user_list(), request, view=self)
         return paginator.get_paginated_response(UserOutput(page, many=True).data)
 
+    @extend_schema(
+        operation_id="users_create", request=UserInput, responses={201: UserOutput, 400: FIELD_ERRORS}
+    )
     def post(self, request: Request) -> Response:
         data = UserInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -77,9 +86,15 @@ class UserListApi(APIView):
 
 
 class UserDetailApi(APIView):
+    @extend_schema(operation_id="users_retrieve", responses={200: UserOutput, 404: NOT_FOUND})
     def get(self, request: Request, user_id: str) -> Response:
         return Response(UserOutput(get_object_or_404(selectors.user_list(), pk=user_id)).data)
 
+    @extend_schema(
+        operation_id="users_partial_update",
+        request=UserInput,
+        responses={200: UserOutput, 400: FIELD_ERRORS, 404: NOT_FOUND},
+    )
     def patch(self, request: Request, user_id: str) -> Response:
         user = get_object_or_404(User, pk=user_id)
         data = UserInput(instance=user, data=request.data, partial=True)
@@ -87,6 +102,11 @@ class UserDetailApi(APIView):
         user = services.user_update(user_id=user.pk, data=data.validated_data)
         return Response(UserOutput(user).data)
 
+    @extend_schema(
+        operation_id="users_erase",
+        description="GDPR erase: the employee is deleted; `user.erased` carries only the id.",
+        responses={204: None, 404: NOT_FOUND},
+    )
     def delete(self, request: Request, user_id: str) -> Response:
         get_object_or_404(User, pk=user_id)
         services.user_erase(user_id=user_id)
@@ -94,12 +114,14 @@ class UserDetailApi(APIView):
 
 
 class UserDeactivateApi(APIView):
+    @extend_schema(operation_id="users_deactivate", request=None, responses={200: UserOutput, 404: NOT_FOUND})
     def post(self, request: Request, user_id: str) -> Response:
         get_object_or_404(User, pk=user_id)
         return Response(UserOutput(services.user_deactivate(user_id=user_id)).data)
 
 
 class UserReactivateApi(APIView):
+    @extend_schema(operation_id="users_reactivate", request=None, responses={200: UserOutput, 404: NOT_FOUND})
     def post(self, request: Request, user_id: str) -> Response:
         get_object_or_404(User, pk=user_id)
         return Response(UserOutput(services.user_reactivate(user_id=user_id)).data)

@@ -102,3 +102,9 @@ def test_openapi_schema_is_served(api_client):
     response = api_client.get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/users/" in response.content
+
+
+def test_openapi_schema_is_valid_and_warning_free():
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
