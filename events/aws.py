@@ -8,6 +8,13 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
+#: Errors of an SNS/SQS call that may go away by themselves (network, throttling, the service
+#: down). A server dying mid-response leaves an empty body: botocore then raises
+#: ResponseParserError, which is not a BotoCoreError.
+AWS_CALL_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from events.aws import AWS_CALL_ERRORS
 from events.backoff import full_jitter, redelivery_delay
 from events.envelope import MAX_ENVELOPE_BYTES, REASON_BAD_JSON, REASON_TOO_LARGE, Envelope
 from events.errors import InvalidMessage, TransientError
@@ -175,7 +174,7 @@ class BatchOutcome:
 
 
 #: Errors of the SQS API or the network in front of it: transient for the loop.
-SQS_ERRORS = (BotoCoreError, ClientError)
+SQS_ERRORS = AWS_CALL_ERRORS
 
 
 class Bridge:

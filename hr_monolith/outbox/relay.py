@@ -17,12 +17,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.parsers import ResponseParserError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from events.aws import AWS_CALL_ERRORS
 from events.envelope import Envelope
 from events.publisher import PublishResult, SnsPublisher, batch_slices, entry_size
 from hr_monolith.outbox.backoff import Backoff
@@ -31,9 +30,7 @@ from hr_monolith.outbox.models import OutboxEvent
 log = logging.getLogger(__name__)
 
 #: Errors of a whole publish_batch call that may go away (network, throttling, SNS down).
-#: A server dying mid-response gives an empty body: botocore raises ResponseParserError,
-#: which is not a BotoCoreError.
-CALL_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
+CALL_ERRORS = AWS_CALL_ERRORS
 LAST_ERROR_MAX = 2000
 
 
