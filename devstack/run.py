@@ -11,7 +11,7 @@ import sys
 from devstack.moto import MotoServer, moto_answers
 from devstack.processes import ManagedProcess, port_open
 from devstack.redis import RedisServer, redis_answers
-from devstack.stack import BASE_DIR, create_topology, ensure_admin, manage, stack_env
+from devstack.stack import BASE_DIR, create_topology, ensure_admin, ensure_service_account, manage, stack_env
 
 MOTO_PORT = 5000
 REDIS_PORT = 6379
@@ -59,7 +59,7 @@ def main() -> int:
         hr_token = ensure_admin("hr", username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
         users_token = ensure_admin("users", username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
         # The users service calls the monolith's API with a token of its own.
-        service_token = ensure_admin("hr", username="users-service", password=os.urandom(16).hex(), env=env)
+        service_token = ensure_service_account("hr", username="users-service", env=env)
         env.setdefault("MONOLITH_API_TOKEN", service_token)
         say("loading demo data")
         manage("hr", "load_demo_data", env=env)

@@ -72,6 +72,25 @@ def ensure_admin(service: str, *, username: str, password: str, env: dict) -> st
     )
     if result.returncode != 0 and "already taken" not in result.stderr:
         raise RuntimeError(f"createsuperuser failed: {result.stderr}")
+    return api_token(service, username=username, env=env)
+
+
+def ensure_service_account(service: str, *, username: str, env: dict) -> str:
+    """A plain account (no staff, no superuser, no password) for another service; returns its token.
+
+    The users service only reads the monolith's API, so its account gets no more than a login.
+    """
+    code = (
+        "from django.contrib.auth import get_user_model;"
+        f"user, _ = get_user_model().objects.get_or_create(username={username!r});"
+        "user.set_unusable_password(); user.is_staff = user.is_superuser = False; user.save()"
+    )
+    manage(service, "shell", "-c", code, env=env)
+    return api_token(service, username=username, env=env)
+
+
+def api_token(service: str, *, username: str, env: dict) -> str:
+    """The account's DRF token, created if missing (DRF's own `drf_create_token`)."""
     output = manage(service, "drf_create_token", username, env=env, capture=True)
     match = re.search(r"token (\S+) for user", output)
     if not match:

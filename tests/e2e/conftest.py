@@ -13,7 +13,15 @@ import requests
 
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
-from devstack.stack import BASE_DIR, MANAGE, create_topology, ensure_admin, manage, stack_env
+from devstack.stack import (
+    BASE_DIR,
+    MANAGE,
+    create_topology,
+    ensure_admin,
+    ensure_service_account,
+    manage,
+    stack_env,
+)
 
 
 @dataclass
@@ -82,7 +90,7 @@ def stack(emulator_url: str, redis_server: RedisServer, tmp_path_factory) -> Ite
     hr_token = ensure_admin("hr", username="admin", password="pw", env=env)
     users_token = ensure_admin("users", username="admin", password="pw", env=env)
     # The users service reads the monolith's API (catalogue, resources) with an account of its own.
-    env["MONOLITH_API_TOKEN"] = ensure_admin("hr", username="users-service", password="pw", env=env)
+    env["MONOLITH_API_TOKEN"] = ensure_service_account("hr", username="users-service", env=env)
     commands = {
         "hr-web": [*MANAGE, "hr", "runserver", f"127.0.0.1:{hr_port}", "--noreload"],
         "users-web": [*MANAGE, "users", "runserver", f"127.0.0.1:{users_port}", "--noreload"],
