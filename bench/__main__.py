@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,33 +65,38 @@ def run(name: str) -> dict | None:
     return line
 
 
+HEADER = """# Benchmark results
+
+Written by `make bench` (or `make bench B=<name>`): each section is replaced by
+the latest run of that benchmark. Each benchmark runs its subject and its
+baseline side by side in one run; `ratio` is oriented so that bigger is better.
+"""
+SECTION = re.compile(r"<!-- (?P<name>\w+) -->\n.*?<!-- /(?P=name) -->", re.S)
+
+
 def record(line: dict) -> None:
-    """Replace this benchmark's section in RESULTS.md with the new figure."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nWritten by `make bench`.\n"
-    start_marker, end_marker = f"<!-- {line['bench']} -->", f"<!-- /{line['bench']} -->"
-    section = "\n".join(
+    """Replace this benchmark's section in RESULTS.md with the new figure; sections in ORDER."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    sections = {m["name"]: m.group(0) for m in SECTION.finditer(text)}
+    name = line["bench"]
+    sections[name] = "\n".join(
         [
-            start_marker,
-            f"## {line['bench']}",
+            f"<!-- {name} -->",
+            f"## {name}",
             f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
             f"- machine: {machine()}",
-            f"- command: `make bench B={line['bench']}`",
+            f"- command: `make bench B={name}`",
             f"- value: **{line['value']} {line['unit']}**, baseline {line['baseline']}, "
             f"ratio **{line['ratio']}**",
             "",
             "```json",
             json.dumps(line, indent=1),
             "```",
-            end_marker,
+            f"<!-- /{name} -->",
         ]
     )
-    if start_marker in text:
-        before, rest = text.split(start_marker, 1)
-        after = rest.split(end_marker, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    ordered = [n for n in ORDER if n in sections] + sorted(set(sections) - set(ORDER))
+    RESULTS.write_text(HEADER + "\n" + "\n\n".join(sections[n] for n in ordered) + "\n")
 
 
 def main(argv: list[str]) -> int:
