@@ -381,6 +381,18 @@ def main() -> int:
         steady_cpu = CpuMeter.per_event(cpu_before, meter.read(), total)
         applied = read_model.applied_at()
         latencies = [(applied[user_id] - at) * 1000 for user_id, at in commits.items()]
+        # Where the time goes, from the rows afterwards: commit → the relay marked it sent (its
+        # poll wait and the publish_batch call), and sent → applied (LocalStack, bridge, Redis, worker).
+        from hr_monolith.outbox.models import OutboxEvent
+
+        sent = {
+            row.aggregate_id: row.sent_at.timestamp()
+            for row in OutboxEvent.objects.filter(aggregate_id__in=list(commits)).only(
+                "aggregate_id", "sent_at"
+            )
+        }
+        relayed = [(sent[user_id] - at) * 1000 for user_id, at in commits.items()]
+        delivered = [(applied[user_id] - sent[user_id]) * 1000 for user_id in commits]
         read_model.close()
 
         emit(
@@ -413,6 +425,10 @@ def main() -> int:
                     "p50": round(percentile(latencies, 50), 1),
                     "p99": round(percentile(latencies, 99), 1),
                     "max": round(max(latencies), 1),
+                    "commit_to_sent_p50": round(percentile(relayed, 50), 1),
+                    "commit_to_sent_p99": round(percentile(relayed, 99), 1),
+                    "sent_to_applied_p50": round(percentile(delivered, 50), 1),
+                    "sent_to_applied_p99": round(percentile(delivered, 99), 1),
                 },
             )
         )
