@@ -38,6 +38,8 @@ STEADY_SECONDS = float(os.environ.get("E2E_STEADY_SECONDS", "10"))
 THREADS = int(os.environ.get("E2E_THREADS", "4"))
 PRODUCERS = 4
 WORKER_PROCESSES = int(os.environ.get("E2E_WORKER_PROCESSES", "2"))
+#: Relay processes side by side (PostgreSQL: SKIP LOCKED shares the backlog).
+RELAYS = int(os.environ.get("E2E_RELAYS", "1"))
 WORKER_CONCURRENCY = int(os.environ.get("E2E_WORKER_CONCURRENCY", "4"))
 WORKER_POOL = os.environ.get("E2E_WORKER_POOL", "threads")
 RELAY_POLL_INTERVAL = os.environ.get("E2E_RELAY_POLL_INTERVAL", "0.01")
@@ -278,10 +280,8 @@ def main() -> int:
         log("e2e: migrating both databases")
         manage("hr", "migrate", "--noinput", env=env)
         manage("users", "migrate", "--noinput", env=env)
-        commands = {
-            "hr-relay": [*MANAGE, "hr", "relay_outbox"],
-            "users-bridge": [*MANAGE, "users", "run_bridge"],
-        }
+        commands = {f"hr-relay-{index}": [*MANAGE, "hr", "relay_outbox"] for index in range(RELAYS)}
+        commands["users-bridge"] = [*MANAGE, "users", "run_bridge"]
         celery = str(Path(sys.executable).parent / "celery")
         for index in range(WORKER_PROCESSES):
             commands[f"users-worker-{index}"] = [
@@ -406,6 +406,7 @@ def main() -> int:
                     "ceiling_events": CEILING_EVENTS,
                     "database": databases.engine,
                     "emulator": "localstack 4.13.1 (native)",
+                    "relays": RELAYS,
                     "bridge_threads": THREADS,
                     "worker_processes": WORKER_PROCESSES,
                     "worker_pool": WORKER_POOL,
