@@ -23,8 +23,10 @@ TASK = "directory.apply_user_event"
 
 @pytest.fixture(autouse=True)
 def _on_postgresql() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("needs USERS_DATABASE_URL on PostgreSQL (devstack/test.py sets it)")
+    # Fail, not skip: on SQLite (one writer at a time) these races cannot happen, and a pass would lie.
+    assert connection.vendor == "postgresql", (
+        "needs USERS_DATABASE_URL on PostgreSQL (devstack/test.py sets it)"
+    )
 
 
 def run_at_once(envelopes: list[dict], task_names: list[str]) -> list[ApplyOutcome]:
