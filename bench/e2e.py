@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import emit, log, percentile, result
+from bench.common import cpu_seconds, emit, log, percentile, postgres_cpu_seconds, result
 from devstack.localstack import LocalStackServer
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
@@ -38,9 +38,19 @@ STEADY_SECONDS = float(os.environ.get("E2E_STEADY_SECONDS", "10"))
 THREADS = int(os.environ.get("E2E_THREADS", "4"))
 PRODUCERS = 4
 WORKER_PROCESSES = int(os.environ.get("E2E_WORKER_PROCESSES", "2"))
+#: Relay processes side by side (PostgreSQL: SKIP LOCKED shares the backlog).
+RELAYS = int(os.environ.get("E2E_RELAYS", "1"))
 WORKER_CONCURRENCY = int(os.environ.get("E2E_WORKER_CONCURRENCY", "4"))
 WORKER_POOL = os.environ.get("E2E_WORKER_POOL", "threads")
 RELAY_POLL_INTERVAL = os.environ.get("E2E_RELAY_POLL_INTERVAL", "0.01")
+WORKER_LOGLEVEL = os.environ.get("E2E_WORKER_LOGLEVEL", "INFO")
+#: The read model's queue only. `user.created` also fans out `resources.warm` on `cache`, which
+#: calls the monolith's web process (not part of this bench): consumed here, every warm failed
+#: and retried with backoff, and those retries took half the workers' CPU. The bridge still
+#: publishes them (its cost is counted); their worker is a separate deployment (README).
+WORKER_QUEUES = "events"
+#: How often the bench looks at the read model while it waits: it shares the 2 cores it measures.
+POLL_SECONDS = 0.25
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
@@ -77,6 +87,9 @@ class Databases:
             self.created.append(name)
         return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
+    def name(self, service: str) -> str:
+        return f"{service}_bench_{self.suffix}"
+
     def drop(self) -> None:
         for name in self.created:
             self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -107,6 +120,32 @@ class ReadModel:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class CpuMeter:
+    """CPU seconds spent by each process of the pipeline (and its PostgreSQL backends) between
+    two readings, from /proc: what each costs per event."""
+
+    def __init__(
+        self, processes: list[ManagedProcess], databases: dict[str, str], exclude: list[int]
+    ) -> None:
+        self.processes = [p for p in processes if p.process is not None]
+        self.databases = databases
+        self.exclude = exclude
+
+    def read(self) -> dict[str, float]:
+        readings = {p.name: cpu_seconds(p.process.pid) for p in self.processes}
+        for label, database in self.databases.items():
+            readings[label] = postgres_cpu_seconds(database, exclude=self.exclude)
+        times = os.times()
+        readings["bench (commits, polling)"] = times.user + times.system
+        return readings
+
+    @staticmethod
+    def per_event(before: dict[str, float], after: dict[str, float], events: int) -> dict[str, float]:
+        costs = {name: round(1000 * (after[name] - before[name]) / events, 2) for name in after}
+        costs["total"] = round(sum(costs.values()), 2)
+        return costs
 
 
 def _epoch(value: Any) -> float:
@@ -204,7 +243,7 @@ def wait_applied(read_model: ReadModel, total: int, *, timeout: float, progress:
             log(f"e2e:   relayed {sent}, in the broker {queued}, applied {applied}")
         return applied >= total
 
-    wait_until(done, timeout=timeout, what=f"{total} applied", interval=0.02)
+    wait_until(done, timeout=timeout, what=f"{total} applied", interval=POLL_SECONDS)
 
 
 def main() -> int:
@@ -241,10 +280,8 @@ def main() -> int:
         log("e2e: migrating both databases")
         manage("hr", "migrate", "--noinput", env=env)
         manage("users", "migrate", "--noinput", env=env)
-        commands = {
-            "hr-relay": [*MANAGE, "hr", "relay_outbox"],
-            "users-bridge": [*MANAGE, "users", "run_bridge"],
-        }
+        commands = {f"hr-relay-{index}": [*MANAGE, "hr", "relay_outbox"] for index in range(RELAYS)}
+        commands["users-bridge"] = [*MANAGE, "users", "run_bridge"]
         celery = str(Path(sys.executable).parent / "celery")
         for index in range(WORKER_PROCESSES):
             commands[f"users-worker-{index}"] = [
@@ -257,14 +294,14 @@ def main() -> int:
                 "--concurrency",
                 str(WORKER_CONCURRENCY),
                 "--queues",
-                "events,cache,reports",
+                WORKER_QUEUES,
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
                 "--hostname",
                 f"bench{index}@%h",
                 "--loglevel",
-                "INFO",
+                WORKER_LOGLEVEL,
             ]
         for name, command in commands.items():
             process = ManagedProcess(name, command, log_dir=workdir / "log", env=env, cwd=BASE_DIR)
@@ -293,14 +330,30 @@ def main() -> int:
             create(i)
         wait_applied(read_model, 20, timeout=90)
 
+        from django.db import connection
+
+        own_backends = []
+        if read_model.placeholder == "%s":
+            own_backends.append(read_model.conn.info.backend_pid)
+        if databases.engine == "postgresql":
+            connection.ensure_connection()
+            own_backends.append(connection.connection.info.backend_pid)
+            pg = {"postgresql (hr)": databases.name("hr"), "postgresql (users)": databases.name("users")}
+        else:
+            pg = {}
+        meter = CpuMeter([p for p in owned if isinstance(p, ManagedProcess)], pg, own_backends)
+
         log(f"e2e: burst of {BURST} events committed in one transaction")
+        cpu_before = meter.read()
         with transaction.atomic():
             for i in range(BURST):
                 create(1000 + i)
         committed = time.time()
         wait_applied(read_model, 20 + BURST, timeout=120, progress=env["CELERY_BROKER_URL"])
+        burst_cpu = CpuMeter.per_event(cpu_before, meter.read(), BURST)
         last_applied = max(read_model.applied_at().values())
         throughput = BURST / (last_applied - committed)
+        log(f"e2e: CPU ms per event during the burst: {burst_cpu}")
         log(f"e2e: {throughput:.0f} events/s commit → applied (ceiling {ceiling_rate:.0f})")
 
         total = int(STEADY_RATE * STEADY_SECONDS)
@@ -320,12 +373,26 @@ def main() -> int:
                 commits[user_id] = time.time()
             connection.close()
 
+        cpu_before = meter.read()
         with ThreadPoolExecutor(PRODUCERS) as pool:
             list(pool.map(produce, range(PRODUCERS)))
         achieved_rate = total / (time.monotonic() - started)
         wait_applied(read_model, 20 + BURST + total, timeout=120)
+        steady_cpu = CpuMeter.per_event(cpu_before, meter.read(), total)
         applied = read_model.applied_at()
         latencies = [(applied[user_id] - at) * 1000 for user_id, at in commits.items()]
+        # Where the time goes, from the rows afterwards: commit → the relay marked it sent (its
+        # poll wait and the publish_batch call), and sent → applied (LocalStack, bridge, Redis, worker).
+        from hr_monolith.outbox.models import OutboxEvent
+
+        sent = {
+            row.aggregate_id: row.sent_at.timestamp()
+            for row in OutboxEvent.objects.filter(aggregate_id__in=list(commits)).only(
+                "aggregate_id", "sent_at"
+            )
+        }
+        relayed = [(sent[user_id] - at) * 1000 for user_id, at in commits.items()]
+        delivered = [(applied[user_id] - sent[user_id]) * 1000 for user_id in commits]
         read_model.close()
 
         emit(
@@ -339,19 +406,30 @@ def main() -> int:
                     "ceiling_events": CEILING_EVENTS,
                     "database": databases.engine,
                     "emulator": "localstack 4.13.1 (native)",
+                    "relays": RELAYS,
                     "bridge_threads": THREADS,
                     "worker_processes": WORKER_PROCESSES,
                     "worker_pool": WORKER_POOL,
                     "worker_concurrency": WORKER_CONCURRENCY,
+                    "worker_loglevel": WORKER_LOGLEVEL,
+                    "worker_queues": WORKER_QUEUES,
+                    "not_consumed": "cache (resources.warm, one per user.created: needs the monolith's web)",
                     "relay_poll_interval_s": float(RELAY_POLL_INTERVAL),
                     "steady_rate_target": STEADY_RATE,
                     "steady_rate_achieved": round(achieved_rate, 1),
                     "steady_events": total,
                 },
+                cpu_ms_per_event={"burst": burst_cpu, "steady": steady_cpu},
+                cores=os.cpu_count(),
+                load_average_1m=round(os.getloadavg()[0], 2),
                 latency_ms={
                     "p50": round(percentile(latencies, 50), 1),
                     "p99": round(percentile(latencies, 99), 1),
                     "max": round(max(latencies), 1),
+                    "commit_to_sent_p50": round(percentile(relayed, 50), 1),
+                    "commit_to_sent_p99": round(percentile(relayed, 99), 1),
+                    "sent_to_applied_p50": round(percentile(delivered, 50), 1),
+                    "sent_to_applied_p99": round(percentile(delivered, 99), 1),
                 },
             )
         )

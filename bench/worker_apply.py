@@ -7,7 +7,9 @@ applied and some arrive after a newer one and are stale) are queued on a throw-a
 one worker (threads pool, the Procfile's command) drains them with the service's own settings,
 result backend included. `value` = events/s between the first and the last inbox row;
 `baseline` = the same service function called in a loop in one process (no Celery), on the
-same database: `ratio` is what the worker adds or costs against that.
+same database: `ratio` is what the worker adds or costs against that. The JSON also gives the
+CPU milliseconds per event of the worker process and of its PostgreSQL backends (/proc), read
+after a warm-up batch, so that start-up is not counted.
 """
 
 from __future__ import annotations
@@ -18,20 +20,23 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
-from bench.common import emit, log, result
+from bench.common import cpu_seconds, emit, log, postgres_cpu_seconds, result
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 EVENTS = 3000
+WARMUP_EVENTS = 100
 BASELINE_EVENTS = 600
 USERS = 400
-CONCURRENCY = 8
+CONCURRENCY = int(os.environ.get("WORKER_APPLY_CONCURRENCY", "8"))
+POOL = os.environ.get("WORKER_APPLY_POOL", "threads")
 
 
 def database_url(name: str) -> str:
@@ -100,29 +105,48 @@ def main() -> None:
         baseline = BASELINE_EVENTS / (time.perf_counter() - started)
         log(f"direct: {baseline:.0f} events/s")
 
-        queued = events(EVENTS, USERS)
         publisher = CeleryTaskPublisher(app)
-        for start in range(0, EVENTS, 500):
-            publisher.publish(
-                [
-                    TaskMessage(task_id_for(e["event_id"], task), task, "events", e)
-                    for e in queued[start : start + 500]
-                ]
-            )
-        worker_ids = [e["event_id"] for e in queued]
+
+        def publish(envelopes: list[dict]) -> None:
+            for start in range(0, len(envelopes), 500):
+                publisher.publish(
+                    [
+                        TaskMessage(task_id_for(e["event_id"], task), task, "events", e)
+                        for e in envelopes[start : start + 500]
+                    ]
+                )
+
         command = [str(Path(sys.executable).parent / "celery"), "-A", "users_service", "worker"]
-        command += ["--pool", "threads", "--concurrency", str(CONCURRENCY), "--queues", "events"]
+        command += ["--pool", POOL, "--concurrency", str(CONCURRENCY), "--queues", "events"]
         command += ["--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
         worker = ManagedProcess(
             "worker", command, log_dir=Path(env["VAR_DIR"]), env=env, cwd=BASE_DIR
         ).start()
 
-        def done() -> bool:
-            if not worker.running:
-                raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
-            return InboxEntry.objects.filter(event_id__in=worker_ids).count() >= EVENTS
+        def applied(count: int) -> Callable[[], bool]:
+            # A plain count of the inbox: cheap, so that the bench's polling does not cost what it measures.
+            def check() -> bool:
+                if not worker.running:
+                    raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
+                return InboxEntry.objects.count() >= count
 
-        wait_until(done, timeout=120, what="worker", interval=0.5)
+            return check
+
+        warmup = events(WARMUP_EVENTS, WARMUP_EVENTS)
+        publish(warmup)
+        wait_until(applied(BASELINE_EVENTS + WARMUP_EVENTS), timeout=120, what="warm-up")
+
+        queued = events(EVENTS, USERS)
+        worker_ids = [e["event_id"] for e in queued]
+        own_backend = connections["default"].connection.info.backend_pid
+        worker_cpu = cpu_seconds(worker.process.pid)
+        database_cpu = postgres_cpu_seconds(name, exclude=[own_backend])
+        publish(queued)
+        wait_until(
+            applied(BASELINE_EVENTS + WARMUP_EVENTS + EVENTS), timeout=180, what="worker", interval=0.5
+        )
+        worker_cpu = cpu_seconds(worker.process.pid) - worker_cpu
+        database_cpu = postgres_cpu_seconds(name, exclude=[own_backend]) - database_cpu
         rows = InboxEntry.objects.filter(event_id__in=worker_ids)
         first = rows.order_by("processed_at").first().processed_at
         last = rows.order_by("-processed_at").first().processed_at
@@ -144,13 +168,17 @@ def main() -> None:
             params={
                 "events": EVENTS,
                 "users": USERS,
-                "pool": "threads",
+                "pool": POOL,
                 "concurrency": CONCURRENCY,
                 "database": "postgresql",
-                "result_backend": "django-db",
+                "result_backend": "django-db (event task: failures only)",
                 "baseline": "service function in a loop, one process, no Celery",
             },
             stale=stale,
+            cpu_ms_per_event={
+                "worker": round(1000 * worker_cpu / EVENTS, 2),
+                "postgresql": round(1000 * database_cpu / EVENTS, 2),
+            },
         )
     )
 

@@ -2,8 +2,8 @@
 
 Each service is its own Django project with its own settings, so each gets its
 own pytest process; `events/` and the end-to-end tests need no Django settings
-of their own and run in the first. Tests marked `postgres` run in a third
-process against a PostgreSQL database of their own (devstack/postgres.py).
+of their own and run in the first. Tests marked `postgres` run in further
+processes (one per service) against a PostgreSQL database of their own (devstack/postgres.py).
 `make test-localstack` (AWS_EMULATOR=localstack) runs every SNS/SQS test
 unchanged on LocalStack instead. Prints one combined closing line.
 """
@@ -29,8 +29,11 @@ RUNS = [
     ),
     ("users_service.settings", ["tests/users_service"], f"not {POSTGRES_MARKER}"),
 ]
-#: Row locks, SKIP LOCKED and concurrent writers need PostgreSQL.
-POSTGRES_RUN = ("hr_monolith.settings", ["tests/hr_monolith"], POSTGRES_MARKER)
+#: Row locks, SKIP LOCKED and concurrent writers need PostgreSQL: (run, the variable its settings read).
+POSTGRES_RUNS = [
+    (("hr_monolith.settings", ["tests/hr_monolith"], POSTGRES_MARKER), "DATABASE_URL"),
+    (("users_service.settings", ["tests/users_service"], POSTGRES_MARKER), "USERS_DATABASE_URL"),
+]
 #: `make test-localstack`: every test that touches SNS/SQS, unchanged, on LocalStack started
 #: natively, plus the LocalStack-only tests (the compose init script).
 LOCALSTACK_RUNS = [
@@ -59,7 +62,7 @@ def _pytest(report: Path, run: tuple[str, list[str], str], argv: list[str], env:
     return subprocess.run(command, cwd=BASE_DIR, env=env).returncode
 
 
-def _postgres_run(report: Path, argv: list[str]) -> int:
+def _postgres_run(report: Path, argv: list[str], run: tuple[str, list[str], str], variable: str) -> int:
     try:
         provider = PostgresProvider.find_or_start(allow_system_install=True)
     except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
@@ -69,8 +72,8 @@ def _postgres_run(report: Path, argv: list[str]) -> int:
     try:
         with provider.database("hr_events_test") as url:
             # PG_ADMIN_URL lets fixtures that want a database of their own reuse this server.
-            env = {**os.environ, "DATABASE_URL": url, "PG_ADMIN_URL": provider.admin_url}
-            code = _pytest(report, POSTGRES_RUN, argv, env)
+            env = {**os.environ, variable: url, "PG_ADMIN_URL": provider.admin_url}
+            code = _pytest(report, run, argv, env)
             # 5 = nothing selected: a `-k` given to `make test` may leave no PostgreSQL test.
             return 0 if code == 5 else code
     finally:
@@ -82,13 +85,16 @@ def main(argv: list[str]) -> int:
     results_dir = BASE_DIR / "var" / "test-results"
     results_dir.mkdir(parents=True, exist_ok=True)
     localstack = os.environ.get("AWS_EMULATOR") == "localstack"
-    runs: list = LOCALSTACK_RUNS if localstack else [*RUNS, None]  # None: the PostgreSQL run
+    runs: list = LOCALSTACK_RUNS if localstack else [*RUNS, *POSTGRES_RUNS]
     totals = {"passed": 0, "failed": 0, "skipped": 0}
     codes = []
     for index, run in enumerate(runs):
         report = results_dir / f"run{index}.xml"
         report.unlink(missing_ok=True)
-        codes.append(_postgres_run(report, argv) if run is None else _pytest(report, run, argv))
+        if run in POSTGRES_RUNS:
+            codes.append(_postgres_run(report, argv, *run))
+        else:
+            codes.append(_pytest(report, run, argv))
         if report.exists():
             suite = ET.parse(report).getroot().find("testsuite")
             if suite is not None:

@@ -161,3 +161,36 @@ def test_backoff_is_exponential_with_full_jitter_and_a_cap():
     # Full jitter: the delays spread over the whole range instead of repeating one value.
     assert min(delays) < 1.0 < 3.0 < max(delays)
     assert backoff.ceiling(10_000) == 8.0
+
+
+class _StopAtFirstWait:
+    """A stop flag for `OutboxRelay.run` that records each wait and stops the loop at the first."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        self._set = True
+        return True
+
+
+def test_run_claims_again_at_once_after_a_pass_that_found_rows(sns, sqs, topology):
+    make_users(3)
+    relay = OutboxRelay(SnsPublisher(sns, topology.topic_arn), batch_size=100)
+    passes = []
+    relay_once = relay.relay_once
+    relay.relay_once = lambda: passes.append(relay_once()) or passes[-1]
+    stop = _StopAtFirstWait()
+    try:
+        relay.run(stop, poll_interval=0.2)
+    finally:
+        relay.close()
+    # The partial pass (3 of 100) is followed by another pass, not by a sleep; only the empty one sleeps.
+    assert [p.claimed for p in passes] == [3, 0]
+    assert stop.waits == [0.2]
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()

@@ -126,3 +126,58 @@ def test_duplicates_interleaved_with_newer_events_apply_each_once():
         ApplyOutcome.DUPLICATE,
     ]
     assert UserRecord.objects.get(pk=user_id).last_name == "v2"
+
+
+def test_update_of_an_unknown_user_inserts_the_record():
+    user_id = new_user_id()
+    assert apply(user_state_event(user_id, 5, types.USER_UPDATED, last_name="Late")) is ApplyOutcome.APPLIED
+    record = UserRecord.objects.get(pk=user_id)
+    assert (record.version, record.last_name, record.erased, record.start_date.isoformat()) == (
+        5,
+        "Late",
+        False,
+        "2020-01-02",
+    )
+    assert record.last_event_id is not None
+    assert record.updated_at is not None
+
+
+def test_equal_version_from_another_event_is_stale():
+    user_id = new_user_id()
+    apply(user_state_event(user_id, 2, types.USER_UPDATED, last_name="first"))
+    assert apply(user_state_event(user_id, 2, types.USER_UPDATED, last_name="second")) is ApplyOutcome.STALE
+    assert UserRecord.objects.get(pk=user_id).last_name == "first"
+
+
+def test_erase_of_an_unknown_user_leaves_a_tombstone_that_later_creates_cannot_fill():
+    user_id = new_user_id()
+    assert apply(user_state_event(user_id, 3, types.USER_ERASED)) is ApplyOutcome.APPLIED
+    assert apply(user_state_event(user_id, 9, types.USER_CREATED)) is ApplyOutcome.STALE
+    record = UserRecord.objects.get(pk=user_id)
+    assert (record.erased, record.version, record.email, record.is_active) == (True, 3, "", False)
+
+
+def _statements(queries) -> list[str]:
+    # Transaction control (BEGIN/COMMIT/SAVEPOINT) is logged too; count only the work.
+    return [
+        q["sql"].split()[0].upper()
+        for q in queries
+        if q["sql"].split()[0].upper() in {"SELECT", "INSERT", "UPDATE", "DELETE"}
+    ]
+
+
+def test_applied_event_costs_two_statements_and_stale_one_more():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user_id = new_user_id()
+    older = user_state_event(user_id, 1, types.USER_CREATED)
+    with CaptureQueriesContext(connection) as applied:
+        assert apply(user_state_event(user_id, 2, types.USER_UPDATED)) is ApplyOutcome.APPLIED
+    with CaptureQueriesContext(connection) as stale:
+        assert apply(older) is ApplyOutcome.STALE
+    with CaptureQueriesContext(connection) as duplicate:
+        assert apply(older) is ApplyOutcome.DUPLICATE
+    assert _statements(applied) == ["INSERT", "INSERT"]
+    assert _statements(stale) == ["INSERT", "INSERT", "UPDATE"]
+    assert _statements(duplicate) == ["INSERT"]

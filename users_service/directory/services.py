@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from events import types
 from events.envelope import Envelope
+from users_service.directory import apply_statements
 from users_service.directory.models import FailedTask, InboxEntry, UserRecord
 
 SNAPSHOT_FIELDS = (
@@ -43,48 +44,63 @@ def _occurred_at(envelope: Envelope) -> datetime:
 
 
 def apply_user_event(*, envelope: dict[str, Any], task_name: str) -> ApplyOutcome:
-    """Apply a `user.*` snapshot or erase event; validates it against the contract first."""
+    """Apply a `user.*` snapshot or erase event; validates it against the contract first.
+
+    Two statements in one transaction (see `apply_statements`): the inbox row, inserted unless
+    it exists, and the record, inserted or updated only where it is older and not erased. A
+    stale event costs one more statement (its inbox outcome).
+    """
     event = Envelope.from_dict(envelope)
     if event.event_type not in types.USER_SNAPSHOT_TYPES | {types.USER_ERASED}:
         raise ValueError(f"{event.event_type} is not a user state event")
+    now = timezone.now()
+    if event.event_type == types.USER_ERASED:
+        state = dict(TOMBSTONE)
+    else:
+        state = {name: event.payload[name] for name in SNAPSHOT_FIELDS}
+        state["erased"] = False
+    state.update(
+        id=event.aggregate_id,
+        version=event.aggregate_version,
+        last_event_id=event.event_id,
+        last_event_at=_occurred_at(event),
+        updated_at=now,
+    )
+    inbox = {
+        "event_id": event.event_id,
+        "task_name": task_name,
+        "event_type": event.event_type,
+        "aggregate_id": event.aggregate_id,
+        "aggregate_version": event.aggregate_version,
+        "outcome": InboxEntry.Outcome.APPLIED,
+        "processed_at": now,
+    }
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                inbox = InboxEntry.objects.create(
-                    event_id=event.event_id,
-                    task_name=task_name,
-                    event_type=event.event_type,
-                    aggregate_id=event.aggregate_id,
-                    aggregate_version=event.aggregate_version,
-                    outcome=InboxEntry.Outcome.APPLIED,
-                )
-        except IntegrityError:
+        if not apply_statements.insert_unless_exists(
+            InboxEntry, inbox, conflict_fields=("event_id", "task_name")
+        ):
             return ApplyOutcome.DUPLICATE
-        UserRecord.objects.get_or_create(pk=event.aggregate_id, defaults={"version": 0})
-        record = UserRecord.objects.select_for_update().get(pk=event.aggregate_id)
-        if record.erased or record.version >= event.aggregate_version:
-            inbox.outcome = InboxEntry.Outcome.STALE
-            inbox.save(update_fields=["outcome"])
-            return ApplyOutcome.STALE
-        if event.event_type == types.USER_ERASED:
-            _make_tombstone(record)
-        else:
-            for name in SNAPSHOT_FIELDS:
-                setattr(record, name, event.payload[name])
-        record.version = event.aggregate_version
-        record.last_event_id = event.event_id
-        record.last_event_at = _occurred_at(event)
-        record.save()
-    return ApplyOutcome.APPLIED
+        if apply_statements.upsert_if_newer(UserRecord, state):
+            return ApplyOutcome.APPLIED
+        InboxEntry.objects.filter(event_id=event.event_id, task_name=task_name).update(
+            outcome=InboxEntry.Outcome.STALE
+        )
+        return ApplyOutcome.STALE
 
 
-def _make_tombstone(record: UserRecord) -> None:
-    """Drop every piece of personal data; keep the id and the version."""
-    record.erased = True
-    record.email = record.first_name = record.last_name = ""
-    record.department = record.position = record.location = None
-    record.start_date = record.end_date = None
-    record.is_active = False
+#: What an erase leaves of a user: no personal data, only the id and the version (set by the caller).
+TOMBSTONE: dict[str, Any] = {
+    "erased": True,
+    "email": "",
+    "first_name": "",
+    "last_name": "",
+    "department": None,
+    "position": None,
+    "location": None,
+    "start_date": None,
+    "end_date": None,
+    "is_active": False,
+}
 
 
 def failed_task_record(

@@ -1,0 +1,64 @@
+"""The two SQL statements that apply an event: an insert that ignores a duplicate, and an upsert
+that only moves a row forward in version. Both run on PostgreSQL and SQLite (>= 3.24, upsert).
+
+The ORM would need a savepoint and an IntegrityError for the first, and get_or_create, a
+`SELECT … FOR UPDATE` and a save for the second: 8-9 statements an event instead of 4
+(measured in README "Throughput"). `ON CONFLICT` also settles a concurrent insert of the same
+row inside the database: the second writer waits for the first and then sees its row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import connection, models
+
+
+def _columns(model: type[models.Model], values: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+    columns, params = [], []
+    for name, value in values.items():
+        field = model._meta.get_field(name)
+        columns.append(connection.ops.quote_name(field.column))
+        params.append(field.get_db_prep_save(value, connection))
+    return columns, params
+
+
+def _quoted(model: type[models.Model], names: Iterable[str]) -> list[str]:
+    return [connection.ops.quote_name(model._meta.get_field(name).column) for name in names]
+
+
+def insert_unless_exists(
+    model: type[models.Model], values: Mapping[str, Any], *, conflict_fields: tuple[str, ...]
+) -> bool:
+    """INSERT … ON CONFLICT (conflict_fields) DO NOTHING; True if the row was inserted."""
+    columns, params = _columns(model, values)
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(_quoted(model, conflict_fields))}) DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+def upsert_if_newer(model: type[models.Model], values: Mapping[str, Any]) -> bool:
+    """Insert the row, or overwrite it only if its `version` is lower and it is not `erased`.
+
+    `values` holds the primary key, `version`, `erased` and every column to write. True if the
+    row was inserted or updated; False if an equal or newer version (or a tombstone) is there.
+    """
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns, params = _columns(model, values)
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    version, erased = _quoted(model, ("version", "erased"))
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in columns if column != pk)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({pk}) DO UPDATE SET {assignments} "
+        f"WHERE {table}.{version} < excluded.{version} AND NOT {table}.{erased}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
