@@ -33,3 +33,8 @@ def fill_lock(key: str) -> str:
 def generation(key: str) -> str:
     """Changes at each invalidation of `key`, so that a fill racing an invalidation is not stored."""
     return f"{key}:generation"
+
+
+def throttle(ident: str, window: int) -> str:
+    """The request counter of one client (`ident`, DRF's throttle key) in one fixed time window."""
+    return f"{KEY_VERSION}:throttle:{ident}:{window}"
