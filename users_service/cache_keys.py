@@ -11,7 +11,8 @@ import uuid
 
 from events.types import CATALOGUE_KINDS
 
-KEY_VERSION = "v1"
+#: v2: values are the JSON bodies the API serves (bytes), no longer the decoded data.
+KEY_VERSION = "v2"
 
 
 def catalogue(kind: str) -> str:
