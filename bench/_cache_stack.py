@@ -52,7 +52,10 @@ class CacheStack:
     def users_headers(self) -> dict[str, str]:
         return {"Authorization": f"Token {self.users_token}"}
 
-    def counters(self, name: str = "default") -> dict[str, float]:
+    def counters(self, name: str = "default", *, settle_seconds: float = 0.0) -> dict[str, float]:
+        """The users service's /metrics. After a load, give `settle_seconds` longer than
+        METRICS_FLUSH_SECONDS: each worker sends its hit counts at that interval."""
+        time.sleep(settle_seconds)
         text = requests.get(self.users_urls[name] + "/metrics", timeout=5).text
         values = {}
         for line in text.splitlines():

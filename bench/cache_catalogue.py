@@ -17,6 +17,8 @@ CONNECTIONS = 16
 SECONDS = 10
 #: Threads per gunicorn worker (2 workers): one per wrk connection; more only add GIL contention here.
 THREADS = 8
+#: Longer than METRICS_FLUSH_SECONDS (1 s): the workers' hit counts have reached /metrics by then.
+COUNTERS_SETTLE_SECONDS = 1.5
 HITS = 'cache_hits_total{cache="catalogue"}'
 MISSES = 'cache_misses_total{cache="catalogue"}'
 
@@ -67,7 +69,7 @@ def main() -> None:
             ),
         )
         log(f"  {cached}")
-        after = stack.counters()
+        after = stack.counters(settle_seconds=COUNTERS_SETTLE_SECONDS)
         hits = after.get(HITS, 0) - before.get(HITS, 0)
         misses = after.get(MISSES, 0) - before.get(MISSES, 0)
         entries = requests.get(

@@ -22,6 +22,8 @@ EMPLOYEES = 200
 #: The users service's gunicorn (workers, threads): one process per core (each has its own GIL), and
 #: a thread for each of the 16 connections. The monolith keeps 2 x 32 (its baseline is unchanged).
 USERS_LAYOUT = (2, 8)
+#: Longer than METRICS_FLUSH_SECONDS (1 s): the workers' hit counts have reached /metrics by then.
+COUNTERS_SETTLE_SECONDS = 1.5
 HITS = 'cache_hits_total{cache="resources"}'
 MISSES = 'cache_misses_total{cache="resources"}'
 
@@ -60,7 +62,7 @@ def main() -> None:
             lambda: wrk(users_url, paths, token=stack.users_token, seconds=SECONDS, connections=CONNECTIONS),
         )
         log(f"  {cached}")
-        after = stack.counters()
+        after = stack.counters(settle_seconds=COUNTERS_SETTLE_SECONDS)
         log("concurrency 1, both")
         uncached_c1 = wrk(
             stack.hr_url, paths, token=stack.hr_token, seconds=SECONDS_SEQUENTIAL, connections=1, threads=1
