@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ class CacheStack:
     users_token: str
     env: dict
     user_ids: list[str] = field(default_factory=list)
+    #: Root pid of each server process (gunicorn masters, Redis), for CPU accounting.
+    pids: dict[str, int] = field(default_factory=dict)
 
     def hr_headers(self) -> dict[str, str]:
         return {"Authorization": f"Token {self.hr_token}"}
@@ -49,7 +52,10 @@ class CacheStack:
     def users_headers(self) -> dict[str, str]:
         return {"Authorization": f"Token {self.users_token}"}
 
-    def counters(self, name: str = "default") -> dict[str, float]:
+    def counters(self, name: str = "default", *, settle_seconds: float = 0.0) -> dict[str, float]:
+        """The users service's /metrics. After a load, give `settle_seconds` longer than
+        METRICS_FLUSH_SECONDS: each worker sends its hit counts at that interval."""
+        time.sleep(settle_seconds)
         text = requests.get(self.users_urls[name] + "/metrics", timeout=5).text
         values = {}
         for line in text.splitlines():
@@ -72,14 +78,16 @@ def ensure_wrk() -> str:
     return found
 
 
-def _gunicorn(name: str, module: str, port: int, *, env: dict, workdir: Path, threads: int) -> ManagedProcess:
+def _gunicorn(
+    name: str, module: str, port: int, *, env: dict, workdir: Path, threads: int, workers: int = 2
+) -> ManagedProcess:
     command = [
         GUNICORN,
         f"{module}.wsgi:application",
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
-        "2",
+        str(workers),
         "--worker-class",
         "gthread",
         "--threads",
@@ -101,9 +109,18 @@ def _answers(url: str) -> bool:
 
 @contextmanager
 def cache_stack(
-    *, employees: int = 200, users_services: dict[str, dict[str, str]] | None = None, threads: int = 32
+    *,
+    employees: int = 200,
+    users_services: dict[str, dict[str, str]] | None = None,
+    threads: int = 32,
+    users_layout: tuple[int, int] | None = None,
 ) -> Iterator[CacheStack]:
-    """Start the stack; `users_services` maps a name to extra environment (one gunicorn each)."""
+    """Start the stack; `users_services` maps a name to extra environment (one gunicorn each).
+
+    The monolith runs 2 workers x `threads` threads; the users service the same unless
+    `users_layout` gives its (workers, threads).
+    """
+    users_workers, users_threads = users_layout or (2, threads)
     users_services = users_services or {"default": {}}
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
         workdir = Path(tmp)
@@ -130,6 +147,9 @@ def cache_stack(
             HR_SECRET_KEY=os.urandom(16).hex(),
             USERS_SECRET_KEY=os.urandom(16).hex(),
             LOG_LEVEL="WARNING",
+            # One bench client makes thousands of requests a second: the throttle still runs (its
+            # cost is measured) but must not refuse them. The monolith has no throttle.
+            USERS_API_THROTTLE_USER="100000000/min",
         )
         # SQLite files in the temporary directory, whatever database the caller's environment names.
         for variable in ("DATABASE_URL", "USERS_DATABASE_URL"):
@@ -157,12 +177,18 @@ def cache_stack(
                     port,
                     env={**env, **extra},
                     workdir=workdir,
-                    threads=threads,
+                    threads=users_threads,
+                    workers=users_workers,
                 )
             )
         for process in processes:
             stack.callback(process.stop)
         result = CacheStack(f"http://127.0.0.1:{hr_port}", hr_token, users_urls, users_token, env)
+        result.pids = {
+            "redis_broker": broker.process.pid,
+            "redis_cache": cache.process.pid,
+            **{process.name: process.process.pid for process in processes},
+        }
         for url in [result.hr_url, *users_urls.values()]:
             wait_until(lambda url=url: _answers(url + "/health/"), timeout=30, what=url)
         listing = requests.get(
@@ -238,3 +264,45 @@ def wrk(
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
     return LoadResult(rps, p50, p99, total, errors)
+
+
+def _tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """User+system CPU seconds used so far by each root process and all its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    totals = {}
+    for name, root in roots.items():
+        tree, frontier = {root}, [root]
+        while frontier:
+            parent = frontier.pop()
+            children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+            tree.update(children)
+            frontier += children
+        totals[name] = sum(cpu.get(pid, 0.0) for pid in tree)
+    return totals
+
+
+def cpu_per_request(stack: CacheStack, run: Callable[[], LoadResult]) -> tuple[LoadResult, dict[str, float]]:
+    """Run a load and return it with the CPU milliseconds per request spent by each process
+    (servers and Redis from /proc, the load tool from this process's reaped children)."""
+    before = _tree_cpu_seconds(stack.pids)
+    tool_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = run()
+    tool_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = _tree_cpu_seconds(stack.pids)
+    per_request = {
+        name: round((after[name] - before[name]) * 1000 / max(load.requests, 1), 3) for name in stack.pids
+    }
+    tool = (tool_after.ru_utime + tool_after.ru_stime) - (tool_before.ru_utime + tool_before.ru_stime)
+    per_request["load_tool"] = round(tool * 1000 / max(load.requests, 1), 3)
+    per_request["total"] = round(sum(per_request.values()), 3)
+    return load, per_request

@@ -2,7 +2,8 @@
 straight to the monolith (default upstream latency RESOURCES_LATENCY_MS), under wrk at concurrency 16.
 
 value = cached p50 (ms), baseline = uncached p50, ratio = baseline/value. Also reported: p99 and
-requests/s of both, the hit ratio during the cached run, and p50s at concurrency 1 (no queueing).
+requests/s of both, the hit ratio during the cached run, p50s at concurrency 1 (no queueing), and
+the CPU milliseconds per request of each process (both services, both Redis, wrk) for each side.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from bench._cache_stack import LoadResult, cache_stack, wrk
+from bench._cache_stack import LoadResult, cache_stack, cpu_per_request, wrk
 from bench.common import emit, log, result
 
 CONNECTIONS = 16
 SECONDS = 10
 SECONDS_SEQUENTIAL = 4
 EMPLOYEES = 200
+#: The users service's gunicorn (workers, threads): one process per core (each has its own GIL), and
+#: a thread for each of the 16 connections. The monolith keeps 2 x 32 (its baseline is unchanged).
+USERS_LAYOUT = (2, 8)
+#: Longer than METRICS_FLUSH_SECONDS (1 s): the workers' hit counts have reached /metrics by then.
+COUNTERS_SETTLE_SECONDS = 1.5
 HITS = 'cache_hits_total{cache="resources"}'
 MISSES = 'cache_misses_total{cache="resources"}'
 
@@ -33,7 +39,7 @@ def figures(load: LoadResult) -> dict[str, float]:
 
 
 def main() -> None:
-    with cache_stack(employees=EMPLOYEES) as stack:
+    with cache_stack(employees=EMPLOYEES, users_layout=USERS_LAYOUT) as stack:
         paths = [f"/api/users/{user_id}/resources/" for user_id in stack.user_ids]
         users_url = stack.users_urls["default"]
         log(f"warming {len(paths)} users' resources")
@@ -44,13 +50,19 @@ def main() -> None:
                 response.raise_for_status()
 
         log(f"uncached: wrk c{CONNECTIONS} {SECONDS}s on the monolith")
-        uncached = wrk(stack.hr_url, paths, token=stack.hr_token, seconds=SECONDS, connections=CONNECTIONS)
+        uncached, uncached_cpu = cpu_per_request(
+            stack,
+            lambda: wrk(stack.hr_url, paths, token=stack.hr_token, seconds=SECONDS, connections=CONNECTIONS),
+        )
         log(f"  {uncached}")
         before = stack.counters()
         log(f"cached: wrk c{CONNECTIONS} {SECONDS}s on the users service")
-        cached = wrk(users_url, paths, token=stack.users_token, seconds=SECONDS, connections=CONNECTIONS)
+        cached, cached_cpu = cpu_per_request(
+            stack,
+            lambda: wrk(users_url, paths, token=stack.users_token, seconds=SECONDS, connections=CONNECTIONS),
+        )
         log(f"  {cached}")
-        after = stack.counters()
+        after = stack.counters(settle_seconds=COUNTERS_SETTLE_SECONDS)
         log("concurrency 1, both")
         uncached_c1 = wrk(
             stack.hr_url, paths, token=stack.hr_token, seconds=SECONDS_SEQUENTIAL, connections=1, threads=1
@@ -74,13 +86,19 @@ def main() -> None:
                 "seconds_each": SECONDS,
                 "employees": EMPLOYEES,
                 "upstream_latency_ms": latency_ms,
-                "server": "gunicorn gthread 2 workers x 32 threads each service, SQLite, DJANGO_DEBUG=false",
+                "server": "gunicorn gthread: monolith 2 workers x 32 threads, users service "
+                f"{USERS_LAYOUT[0]} workers x {USERS_LAYOUT[1]} threads; SQLite, DJANGO_DEBUG=false",
+                "throttle": "users service throttle runs on every request, rate raised so it never refuses",
+                "cpu_bound": "cached p50 at 16 connections is queueing for 2 shared cores, about 16 / "
+                "requests per second; 50x needs p50 <= 6.1 ms, about 2,600 requests/s, about 0.77 ms "
+                "of CPU per request in all (cpu_ms_per_request)",
                 "redis": "cache allkeys-lru maxmemory 64mb; broker/metrics noeviction",
                 "load_tool": "wrk",
                 "machine_note": "2 cores shared with other engineers' tests and benchmarks: indicative only",
             },
             cached=figures(cached),
             uncached=figures(uncached),
+            cpu_ms_per_request={"cached": cached_cpu, "uncached": uncached_cpu},
             requests_per_second_ratio=round(cached.requests_per_second / uncached.requests_per_second, 2),
             hit_ratio=round(hits / (hits + misses), 4) if hits + misses else None,
             concurrency_1={

@@ -11,7 +11,8 @@ import uuid
 
 from events.types import CATALOGUE_KINDS
 
-KEY_VERSION = "v1"
+#: v2: values are the JSON bodies the API serves (bytes), no longer the decoded data.
+KEY_VERSION = "v2"
 
 
 def catalogue(kind: str) -> str:
@@ -33,3 +34,8 @@ def fill_lock(key: str) -> str:
 def generation(key: str) -> str:
     """Changes at each invalidation of `key`, so that a fill racing an invalidation is not stored."""
     return f"{key}:generation"
+
+
+def throttle(ident: str, window: int) -> str:
+    """The request counter of one client (`ident`, DRF's throttle key) in one fixed time window."""
+    return f"{KEY_VERSION}:throttle:{ident}:{window}"

@@ -105,7 +105,8 @@ STATIC_ROOT = VAR_DIR / "static" / "users"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # TokenAuthentication that remembers a valid token for TOKEN_AUTH_CACHE_SECONDS.
+        "users_service.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -122,6 +123,9 @@ REST_FRAMEWORK = {
         "user": os.environ.get("USERS_API_THROTTLE_USER", "1200/min"),
     },
 }
+# A revoked token or deactivated user keeps working this long in a process that saw it (0 = never
+# remembered: one database query per request). See users_service/authentication.py.
+TOKEN_AUTH_CACHE_SECONDS = float(os.environ.get("TOKEN_AUTH_CACHE_SECONDS", "5"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Users service API",
     "DESCRIPTION": "Read model of users fed by the monolith's events.",
@@ -134,6 +138,9 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/
 CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL", "redis://127.0.0.1:6379/1")
 # Counters shared by the bridge, workers and web processes (see users_service/ops/metrics.py).
 METRICS_REDIS_URL = os.environ.get("METRICS_REDIS_URL", CELERY_BROKER_URL)
+# Cache hits are counted in each process and sent to the metrics store this often (0 = at once,
+# one more Redis round trip per hit). See users_service/ops/metrics.py.
+METRICS_FLUSH_SECONDS = float(os.environ.get("METRICS_FLUSH_SECONDS", "1.0"))
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

@@ -1,7 +1,12 @@
-"""DRF throttles that read their rate at request time and let requests through when the cache is down.
+"""DRF throttles for the users service: one Redis round trip per request, fail open when the cache is down.
 
-Throttle counters live in the cache (django-redis): a dead cache must not turn every API
-call into a 500, so a cache error is logged and counted and the request is allowed.
+DRF's `SimpleRateThrottle` keeps each client's request history as a pickled list in the cache:
+two round trips per request (get, then set), a pickle of up to `rate` floats each way, and a
+read-modify-write that loses counts when requests of one client run concurrently. These
+throttles count in a fixed window instead (`INCR` + `EXPIRE` in one pipeline): exact under
+concurrency, constant cost; a client may burst up to twice its rate across a window boundary.
+A dead cache must not turn every API call into a 500, so a cache error is logged and counted
+and the request is allowed.
 """
 
 from __future__ import annotations
@@ -9,35 +14,65 @@ from __future__ import annotations
 import logging
 
 import redis
+from django.core.cache import cache
+from django_redis import get_redis_connection
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
+from users_service import cache_keys
 from users_service.ops import metrics
 
 log = logging.getLogger(__name__)
 CACHE_ERRORS = (ConnectionInterrupted, redis.RedisError, OSError)
 
 
-class _FailOpen:
+def requests_in_window(key: str, window_seconds: int) -> int:
+    """Count one request under `key` (a window's counter) and return the window's count so far."""
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    full_key = cache.make_key(key)
+    pipe.incr(full_key)
+    # The counter outlives its window by a second at most; each window has its own key.
+    pipe.expire(full_key, window_seconds + 1)
+    count, _ = pipe.execute()
+    return int(count)
+
+
+class _FixedWindowFailOpen:
     scope: str
+    rate: str | None
+    duration: int
+    num_requests: int
+    _window_ends: float = 0.0
 
     def get_rate(self) -> str | None:
         # DRF binds THROTTLE_RATES at import; read the current settings instead.
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        ident_key = self.get_cache_key(request, view)
+        if ident_key is None:
+            return True
+        now = self.timer()
+        window = int(now // self.duration)
+        self._window_ends = (window + 1) * self.duration
         try:
-            return super().allow_request(request, view)
+            count = requests_in_window(cache_keys.throttle(ident_key, window), self.duration)
         except CACHE_ERRORS as exc:
             log.warning("throttle %s skipped, cache unavailable: %s", self.scope, exc)
             metrics.incr("throttle_cache_errors_total", labels={"scope": self.scope})
             return True
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return max(0.0, self._window_ends - self.timer())
 
 
-class UserThrottle(_FailOpen, UserRateThrottle):
+class UserThrottle(_FixedWindowFailOpen, UserRateThrottle):
     pass
 
 
-class AnonThrottle(_FailOpen, AnonRateThrottle):
+class AnonThrottle(_FixedWindowFailOpen, AnonRateThrottle):
     pass

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.types import CATALOGUE_KINDS
+from users_service.cached_response import cached_json_response
 from users_service.catalogue import selectors
 from users_service.upstream import UpstreamUnavailable, UpstreamUnavailableError
 
@@ -36,12 +37,11 @@ class CatalogueApi(APIView):
         },
         description="A catalogue from the cache (filled from the monolith on a miss); `X-Cache: hit|miss`.",
     )
-    def get(self, request: Request, kind: str) -> Response:
+    def get(self, request: Request, kind: str) -> HttpResponseBase:
         if kind not in CATALOGUE_KINDS:
             raise NotFound(f"Unknown catalogue {kind!r}; known: {', '.join(CATALOGUE_KINDS)}.")
         try:
             lookup = selectors.catalogue_entries(kind=kind)
         except UpstreamUnavailable:
             raise UpstreamUnavailableError() from None
-        body = {"kind": kind, "count": len(lookup.value), "results": lookup.value}
-        return Response(body, headers={"X-Cache": lookup.cache_status})
+        return cached_json_response(request, lookup)

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from users_service import cache_keys
+from users_service.cached_response import json_body
 from users_service.read_through import CachePolicy, Lookup, read_through
 from users_service.upstream import UpstreamNotFound, UpstreamUnavailable, monolith_get
 
@@ -35,8 +36,15 @@ def catalogue_fetch(kind: str) -> list[dict[str, Any]]:
             return entries
 
 
+def catalogue_body(kind: str) -> bytes:
+    """The API's JSON answer for catalogue `kind`: `{"kind", "count", "results"}`."""
+    entries = catalogue_fetch(kind)
+    return json_body({"kind": kind, "count": len(entries), "results": entries})
+
+
 def catalogue_entries(*, kind: str) -> Lookup:
-    """The entries of catalogue `kind` (a list), and whether they came from the cache."""
+    """Catalogue `kind` as the API's JSON body (`lookup.json()` decodes it), and whether it came
+    from the cache."""
     return read_through(
-        policy=catalogue_policy(), key=cache_keys.catalogue(kind), fetch=lambda: catalogue_fetch(kind)
+        policy=catalogue_policy(), key=cache_keys.catalogue(kind), fetch=lambda: catalogue_body(kind)
     )

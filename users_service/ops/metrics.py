@@ -9,13 +9,21 @@ bridge and the workers counted. The one place that names a metric's storage.
     metrics.snapshot()  # {"cache_hits_total{cache=\"resources\"}": 10.0, ...}
 
 Counting never breaks the caller: a Redis error is logged and the count is lost.
+
+`incr_buffered` is for per-request hot paths (cache hits): it adds to a counter in this
+process, and a background thread adds the sums to Redis every `METRICS_FLUSH_SECONDS` (one
+pipelined round trip per flush, not one per request). `snapshot()` flushes this process's
+sums first; other processes' sums show up within `METRICS_FLUSH_SECONDS`.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
+import threading
+from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -67,6 +75,62 @@ def incr_many(amounts: Mapping[str, float]) -> None:
         log.warning("%d metrics not counted: %s", len(amounts), exc)
 
 
+_pending: Counter[str] = Counter()
+_pending_lock = threading.Lock()
+#: The pid whose flusher thread runs: a forked child (gunicorn worker) starts its own.
+_flusher_pid: int | None = None
+
+
+def incr_buffered(name: str, amount: float = 1, *, labels: Mapping[str, str] | None = None) -> None:
+    """Like `incr`, but summed in this process and sent with the next flush (see the module doc)."""
+    if settings.METRICS_FLUSH_SECONDS <= 0:
+        incr(name, amount, labels=labels)
+        return
+    key = series(name, labels)
+    with _pending_lock:
+        _pending[key] += amount
+    if _flusher_pid != os.getpid():
+        _start_flusher()
+
+
+def flush() -> None:
+    """Send this process's buffered sums to Redis now (lost, and logged, if Redis fails)."""
+    with _pending_lock:
+        amounts = dict(_pending)
+        _pending.clear()
+    incr_many(amounts)
+
+
+def discard_pending() -> None:
+    """Forget this process's unsent sums (tests switching metrics stores)."""
+    with _pending_lock:
+        _pending.clear()
+
+
+#: Never set while the process runs: the flusher's sleep, and a way to stop it in a test.
+_flusher_stop = threading.Event()
+
+
+def _flush_every(interval: float) -> None:
+    while not _flusher_stop.wait(interval):
+        flush()
+
+
+def _start_flusher() -> None:
+    global _flusher_pid
+    with _pending_lock:
+        if _flusher_pid == os.getpid():
+            return
+        _flusher_pid = os.getpid()
+    # A daemon thread: an idle process still sends what it counted; atexit sends the rest.
+    threading.Thread(
+        target=_flush_every, args=(settings.METRICS_FLUSH_SECONDS,), name="metrics-flush", daemon=True
+    ).start()
+
+
+atexit.register(flush)
+
+
 def publish_gauges(source: str, values: Mapping[str, float]) -> None:
     """Current values from one process (replaced at each call, expire if it dies)."""
     key = f"{GAUGES_KEY_PREFIX}{source}:{socket.gethostname()}:{os.getpid()}"
@@ -83,6 +147,7 @@ def publish_gauges(source: str, values: Mapping[str, float]) -> None:
 
 def snapshot() -> dict[str, float]:
     """Every counter, plus every live process's gauges (labelled with `source`). Raises on Redis errors."""
+    flush()
     redis_client = client()
     values = {k.decode(): float(v) for k, v in redis_client.hgetall(COUNTERS_KEY).items()}
     for key in redis_client.scan_iter(f"{GAUGES_KEY_PREFIX}*", count=100):
@@ -94,6 +159,7 @@ def snapshot() -> dict[str, float]:
 
 def reset() -> None:
     """Forget every counter and gauge (tests, or an operator starting afresh)."""
+    discard_pending()
     redis_client = client()
     keys = [COUNTERS_KEY, *redis_client.scan_iter(f"{GAUGES_KEY_PREFIX}*", count=100)]
     redis_client.delete(*keys)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from users_service.cached_response import cached_json_response
 from users_service.resources import selectors
 from users_service.upstream import UpstreamNotFound, UpstreamUnavailable, UpstreamUnavailableError
 
@@ -37,11 +38,11 @@ class UserResourcesApi(APIView):
         description="The user's resources from the cache (filled from the monolith on a miss); "
         "`X-Cache: hit|miss`.",
     )
-    def get(self, request: Request, user_id: str) -> Response:
+    def get(self, request: Request, user_id: str) -> HttpResponseBase:
         try:
             lookup = selectors.resources_for_user(user_id=user_id)
         except UpstreamNotFound:
             raise NotFound("The monolith has no employee with this id.") from None
         except UpstreamUnavailable:
             raise UpstreamUnavailableError() from None
-        return Response(lookup.value, headers={"X-Cache": lookup.cache_status})
+        return cached_json_response(request, lookup)

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 
 from users_service import cache_keys
+from users_service.cached_response import json_body
 from users_service.read_through import CachePolicy, Lookup, read_through
 from users_service.upstream import monolith_get
 
@@ -18,10 +19,11 @@ def resources_policy() -> CachePolicy:
 
 
 def resources_for_user(*, user_id: uuid.UUID | str) -> Lookup:
-    """The monolith's `{"user_id", "resources"}` for the user; `UpstreamNotFound` for an unknown user."""
+    """The monolith's `{"user_id", "resources"}` for the user as a JSON body (`lookup.json()` decodes
+    it); `UpstreamNotFound` for an unknown user."""
     user_id = uuid.UUID(str(user_id))
     return read_through(
         policy=resources_policy(),
         key=cache_keys.resources(user_id),
-        fetch=lambda: monolith_get(f"/api/users/{user_id}/resources/"),
+        fetch=lambda: json_body(monolith_get(f"/api/users/{user_id}/resources/")),
     )

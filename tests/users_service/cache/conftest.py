@@ -28,9 +28,11 @@ def cache_metrics(redis_server: RedisServer, settings) -> Iterator[None]:
     """Counters in a clean database of the suite's Redis."""
     url = f"{redis_server.url}/6"
     redis.Redis.from_url(url).flushdb()
+    metrics.discard_pending()
     settings.METRICS_REDIS_URL = url
     metrics._client.cache_clear()
     yield
+    metrics.discard_pending()
     metrics._client.cache_clear()
 
 

@@ -63,7 +63,7 @@ def test_catalogue_changed_drops_only_that_kind(cache_redis, fake_monolith):
 
     departments = catalogue_entries(kind="departments")
     assert departments.cache_status == "miss"
-    assert departments.value[0]["name"] == "Engineering & Research"
+    assert departments.json()["results"][0]["name"] == "Engineering & Research"
     assert catalogue_entries(kind="locations").cache_status == "hit"
     assert counter("cache_invalidations_total", "catalogue") == 1
 

@@ -35,7 +35,7 @@ def test_fifty_concurrent_misses_make_one_upstream_call(cache_redis, fake_monoli
     lookups = concurrent_lookups(user_id, CONCURRENT_MISSES)
 
     assert fake_monolith.calls[f"/api/users/{user_id}/resources/"] == 1
-    assert {lookup.value["user_id"] for lookup in lookups} == {user_id}
+    assert {lookup.json()["user_id"] for lookup in lookups} == {user_id}
     assert sorted(lookup.cache_status for lookup in lookups).count("miss") == 1
     assert counter("upstream_requests_total", "resources") == 1
 
@@ -63,7 +63,7 @@ def test_a_waiter_calls_the_upstream_itself_when_the_filler_never_stores(
 
     lookup = resources_for_user(user_id=user_id)
 
-    assert lookup.value["resources"][0]["resource"] == "vpn"
+    assert lookup.json()["resources"][0]["resource"] == "vpn"
     assert lookup.cache_status == "miss"
     assert counter("cache_fill_wait_timeouts_total", "resources") == 1
 

@@ -1,0 +1,141 @@
+"""CPU and round trips of one cache hit, in process: `python -m bench._profile_cache_hit [--prof]`.
+
+Not a benchmark (no load tool, no baseline): the tool behind the "What a hit costs" figures in
+README. It runs the users service's WSGI handler on a throw-away Redis and SQLite, warms one
+resources entry and one 50-entry catalogue, then reports per hit: CPU microseconds
+(`time.process_time` over 2,000 hits), Redis commands sent (pipelines count once) and database
+queries; `--prof` adds a cProfile listing.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from devstack.processes import free_port
+from devstack.redis import RedisServer
+
+HITS = 2000
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="profile-cache-hit-"))
+    server = RedisServer(free_port(), tmp / "redis").start()
+    try:
+        os.environ.update(
+            VAR_DIR=str(tmp),
+            CACHE_REDIS_URL=f"{server.url}/1",
+            CELERY_BROKER_URL=f"{server.url}/0",
+            METRICS_REDIS_URL=f"{server.url}/2",
+            DJANGO_DEBUG="false",
+            USERS_SECRET_KEY=os.urandom(16).hex(),
+            LOG_LEVEL="WARNING",
+            # The throttle runs (its cost is measured) but must not refuse the profiler.
+            USERS_API_THROTTLE_USER="100000000/min",
+            DJANGO_SETTINGS_MODULE="users_service.settings",
+        )
+        os.environ.pop("USERS_DATABASE_URL", None)
+        profile(with_cprofile="--prof" in sys.argv)
+    finally:
+        server.stop()
+
+
+def profile(*, with_cprofile: bool) -> None:
+    import django
+
+    django.setup()
+    import redis.connection
+    from django.contrib.auth import get_user_model
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import RequestFactory
+    from rest_framework.authtoken.models import Token
+
+    import users_service.catalogue.selectors as catalogue_selectors
+    import users_service.resources.selectors as resources_selectors
+
+    call_command("migrate", verbosity=0)
+    token = Token.objects.create(user=get_user_model().objects.create_user("profiler", password="x")).key
+    user_id = str(uuid.uuid4())
+    grants = [{"resource": r, "level": "read", "granted_at": "2026-11-23T10:00:00Z"} for r in ("vpn", "wiki")]
+    departments = [{"code": f"D{n:02d}", "name": f"Department {n}", "version": 1} for n in range(50)]
+
+    def monolith_get(path: str, params: dict | None = None) -> Any:
+        # Only the fill calls it; the hits measured never reach the monolith.
+        if "resources" in path:
+            return {"user_id": user_id, "resources": grants}
+        return {"count": len(departments), "next": None, "results": departments}
+
+    resources_selectors.monolith_get = monolith_get
+    catalogue_selectors.monolith_get = monolith_get
+    app, factory = WSGIHandler(), RequestFactory()
+
+    def get(path: str) -> tuple[str, dict[str, str], bytes]:
+        environ = factory._base_environ(
+            PATH_INFO=path, REQUEST_METHOD="GET", HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}"
+        )
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list, exc_info: Any = None) -> None:
+            answer.update(status=status, headers=dict(headers))
+
+        chunks = app(environ, start_response)
+        body = b"".join(chunks)
+        chunks.close()
+        return answer["status"], answer["headers"], body
+
+    sent = {"commands": 0}
+    connection_class = getattr(redis.connection, "AbstractConnection", redis.connection.Connection)
+    original_send = connection_class.send_packed_command
+
+    def counting_send(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sent["commands"] += 1
+        return original_send(self, *args, **kwargs)
+
+    connection_class.send_packed_command = counting_send
+    for name, path in {
+        "resources": f"/api/users/{user_id}/resources/",
+        "catalogue": "/api/catalogue/departments/",
+    }.items():
+        get(path)
+        status, headers, body = get(path)
+        if not status.startswith("200") or headers["X-Cache"] != "hit":
+            raise SystemExit(f"{path}: expected a 200 hit, got {status} {headers}")
+        sent["commands"] = 0
+        queries = []
+        # execute_wrapper, not CaptureQueriesContext: each request's request_started resets the latter.
+        with connection.execute_wrapper(
+            lambda execute, *args, queries=queries: queries.append(1) or execute(*args)
+        ):
+            for _ in range(100):
+                get(path)
+        round_trips = sent["commands"] / 100
+        started = time.process_time()
+        for _ in range(HITS):
+            get(path)
+        cpu_us = (time.process_time() - started) / HITS * 1e6
+        print(
+            f"{name}: {cpu_us:.0f} us CPU per hit, {round_trips:.2f} Redis round trips, "
+            f"{len(queries) / 100:.2f} database queries, body {len(body)} bytes"
+        )
+        if with_cprofile:
+            profiler = cProfile.Profile()
+            profiler.runcall(lambda path=path: [get(path) for _ in range(1000)])
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats(
+                os.environ.get("PROFILE_SORT", "tottime")
+            ).print_stats(int(os.environ.get("PROFILE_LINES", "30")))
+            print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
