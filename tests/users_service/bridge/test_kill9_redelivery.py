@@ -60,9 +60,10 @@ def test_bridge_killed_between_publish_and_delete_is_harmless(moto_server, own_r
     for event in events:  # all queued before the bridge starts: they arrive as one batch
         sqs.send_message(QueueUrl=top.queue_url, MessageBody=json.dumps(event))
 
+    # Hold deletes before the bridge starts: it may receive and delete its first batch at once.
+    proxy.hold_deletes.set()
     first = start_bridge(env, tmp_path, name="bridge-1")
     try:
-        proxy.hold_deletes.set()
         wait_until(proxy.held.is_set, timeout=60, what="the bridge's delete")
         assert len(queued_task_ids(broker)) == 3  # Redis accepted every task of the batch
         first.signal(signal.SIGKILL)
