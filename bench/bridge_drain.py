@@ -41,7 +41,6 @@ def main() -> None:
                     "bridge_rates": [round(x, 1) for x in bridge_rates],
                     "raw_rates": [round(x, 1) for x in raw_rates],
                     "baseline_is": "raw receive_message(10)+delete_message_batch loop, same threads",
-                    "machine_note": "2 shared cores, other engineers' jobs running",
                 },
             )
         )

@@ -149,7 +149,6 @@ def main() -> None:
                     "ratio_vs_celery_sqs_drain": round(bridge_rate / drain, 3) if drain else None,
                     "baseline_is": "1 listener thread applying each event inline (apply service, SQLite)",
                     "value_is": "bridge: events received -> tasks accepted by Redis -> deleted",
-                    "machine_note": "2 shared cores, other engineers' jobs running",
                 },
             )
         )

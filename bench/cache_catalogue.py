@@ -92,7 +92,6 @@ def main() -> None:
                 "the ratio of total CPU per request (cpu_ms_per_request); 10x needs <= 0.35 ms per cached "
                 "request, gunicorn alone costs 0.10 ms and Django+DRF's hit path 0.30-0.40 ms",
                 "load_tool": "wrk",
-                "machine_note": "2 cores shared with other engineers' tests and benchmarks: indicative only",
             },
             cached=figures(cached),
             uncached=figures(uncached),

@@ -94,7 +94,6 @@ def main() -> None:
                 "of CPU per request in all (cpu_ms_per_request)",
                 "redis": "cache allkeys-lru maxmemory 64mb; broker/metrics noeviction",
                 "load_tool": "wrk",
-                "machine_note": "2 cores shared with other engineers' tests and benchmarks: indicative only",
             },
             cached=figures(cached),
             uncached=figures(uncached),

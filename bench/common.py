@@ -34,6 +34,8 @@ def result(
         "baseline": round(baseline, 3),
         "ratio": round(ratio, 3),
         "params": params or {},
+        # 1-minute load average as the run ends, its own processes included: how busy the machine was.
+        "load_average_1m": round(os.getloadavg()[0], 2),
         **extra,
     }
 

@@ -70,7 +70,6 @@ def main() -> None:
                 "concurrent_requests": CONCURRENT,
                 "rounds": ROUNDS,
                 "server": "gunicorn gthread 2 workers x 32 threads each service, SQLite",
-                "machine_note": "2 cores shared with other engineers' tests and benchmarks",
             },
             rounds=rounds,
         )

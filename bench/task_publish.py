@@ -92,7 +92,6 @@ def main() -> None:
                     "pipelined_batch20_median": round(median(batch20_rates), 1),
                     "baseline_is": "app.send_task per task (default producer pool, one round trip each)",
                     "broker": "redis-server on a free port, no persistence",
-                    "machine_note": "2 shared cores, other engineers' jobs running",
                 },
             )
         )
