@@ -40,7 +40,7 @@ LOCALSTACK_RUNS = [
     (
         "hr_monolith.settings",
         ["tests/events", "tests/hr_monolith/test_relay.py", "tests/e2e", "tests/localstack"],
-        f"not {POSTGRES_MARKER}",
+        f"not {POSTGRES_MARKER} and not moto_only",
     ),
 ]
 

@@ -53,3 +53,22 @@ def test_sns_to_sqs_delivery_before_publish_returns_only_on_moto(aws, sns, top):
     else:
         waited = raw_sqs.receive_message(QueueUrl=top.queue_url, WaitTimeSeconds=5)
         assert len(waited.get("Messages", [])) == 1
+
+
+def test_an_invalid_publish_batch_entry_is_refused_alone_only_on_moto(sns, top):
+    """moto refuses an entry it cannot publish (here MessageStructure="raw") in `Failed` and
+    publishes the rest; LocalStack 4.13.1 publishes it. The relay's per-entry retry tests need
+    such a refusal, so they run on moto only (marker `moto_only`)."""
+    response = sns.publish_batch(
+        TopicArn=top.topic_arn,
+        PublishBatchRequestEntries=[
+            {"Id": "ok", "Message": "hello"},
+            {"Id": "odd", "Message": "hello", "MessageStructure": "raw"},
+        ],
+    )
+    refused = [entry["Id"] for entry in response.get("Failed", [])]
+    published = sorted(entry["Id"] for entry in response["Successful"])
+    if EMULATOR == "moto":
+        assert (published, refused) == (["ok"], ["odd"])
+    else:
+        assert (published, refused) == (["odd", "ok"], [])

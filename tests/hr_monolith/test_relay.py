@@ -69,6 +69,7 @@ def delivered_event_ids(sqs, queue_url: str) -> list[str]:
     return [json.loads(json.loads(m["Body"])["Message"])["event_id"] for m in receive_all(sqs, queue_url)]
 
 
+@pytest.mark.moto_only
 def test_refused_entries_are_retried_alone_and_the_rest_is_not_republished(sns, sqs, topology):
     make_users(25)
     rows = list(OutboxEvent.objects.order_by("id"))
@@ -96,6 +97,7 @@ def test_refused_entries_are_retried_alone_and_the_rest_is_not_republished(sns, 
             assert (row.attempts, row.last_error) == (1, "")
 
 
+@pytest.mark.moto_only
 def test_an_entry_sns_keeps_refusing_stays_pending_with_its_error(sns, sqs, topology):
     make_users(4)
     stuck = OutboxEvent.objects.order_by("id")[1]
