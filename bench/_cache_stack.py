@@ -201,6 +201,10 @@ def cache_stack(
         yield result
 
 
+#: Longer than METRICS_FLUSH_SECONDS (1 s): the workers' hit counts have reached /metrics by then.
+COUNTERS_SETTLE_SECONDS = 1.5
+
+
 @dataclass(frozen=True)
 class LoadResult:
     requests_per_second: float
@@ -208,6 +212,16 @@ class LoadResult:
     p99_ms: float
     requests: int
     errors: int
+
+    def figures(self) -> dict[str, float]:
+        """The figures a benchmark reports, latency first."""
+        return {
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "requests_per_second": self.requests_per_second,
+            "requests": self.requests,
+            "errors": self.errors,
+        }
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}

@@ -10,27 +10,15 @@ from __future__ import annotations
 
 import requests
 
-from bench._cache_stack import LoadResult, cache_stack, cpu_per_request, wrk
+from bench._cache_stack import COUNTERS_SETTLE_SECONDS, cache_stack, cpu_per_request, wrk
 from bench.common import emit, log, result
 
 CONNECTIONS = 16
 SECONDS = 10
 #: Threads per gunicorn worker (2 workers): one per wrk connection; more only add GIL contention here.
 THREADS = 8
-#: Longer than METRICS_FLUSH_SECONDS (1 s): the workers' hit counts have reached /metrics by then.
-COUNTERS_SETTLE_SECONDS = 1.5
 HITS = 'cache_hits_total{cache="catalogue"}'
 MISSES = 'cache_misses_total{cache="catalogue"}'
-
-
-def figures(load: LoadResult) -> dict[str, float]:
-    return {
-        "p50_ms": load.p50_ms,
-        "p99_ms": load.p99_ms,
-        "requests_per_second": load.requests_per_second,
-        "requests": load.requests,
-        "errors": load.errors,
-    }
 
 
 def main() -> None:
@@ -93,8 +81,8 @@ def main() -> None:
                 "request, gunicorn alone costs 0.10 ms and Django+DRF's hit path 0.30-0.40 ms",
                 "load_tool": "wrk",
             },
-            cached=figures(cached),
-            uncached=figures(uncached),
+            cached=cached.figures(),
+            uncached=uncached.figures(),
             cpu_ms_per_request={"cached": cached_cpu, "uncached": uncached_cpu},
             hit_ratio=round(hits / (hits + misses), 4) if hits + misses else None,
             cache_misses=misses,

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from bench._cache_stack import LoadResult, cache_stack, cpu_per_request, wrk
+from bench._cache_stack import COUNTERS_SETTLE_SECONDS, cache_stack, cpu_per_request, wrk
 from bench.common import emit, log, result
 
 CONNECTIONS = 16
@@ -22,20 +22,8 @@ EMPLOYEES = 200
 #: The users service's gunicorn (workers, threads): one process per core (each has its own GIL), and
 #: a thread for each of the 16 connections. The monolith keeps 2 x 32 (its baseline is unchanged).
 USERS_LAYOUT = (2, 8)
-#: Longer than METRICS_FLUSH_SECONDS (1 s): the workers' hit counts have reached /metrics by then.
-COUNTERS_SETTLE_SECONDS = 1.5
 HITS = 'cache_hits_total{cache="resources"}'
 MISSES = 'cache_misses_total{cache="resources"}'
-
-
-def figures(load: LoadResult) -> dict[str, float]:
-    return {
-        "p50_ms": load.p50_ms,
-        "p99_ms": load.p99_ms,
-        "requests_per_second": load.requests_per_second,
-        "requests": load.requests,
-        "errors": load.errors,
-    }
 
 
 def main() -> None:
@@ -95,8 +83,8 @@ def main() -> None:
                 "redis": "cache allkeys-lru maxmemory 64mb; broker/metrics noeviction",
                 "load_tool": "wrk",
             },
-            cached=figures(cached),
-            uncached=figures(uncached),
+            cached=cached.figures(),
+            uncached=uncached.figures(),
             cpu_ms_per_request={"cached": cached_cpu, "uncached": uncached_cpu},
             requests_per_second_ratio=round(cached.requests_per_second / uncached.requests_per_second, 2),
             hit_ratio=round(hits / (hits + misses), 4) if hits + misses else None,

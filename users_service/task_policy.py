@@ -24,6 +24,11 @@ from events.errors import TransientError
 log = logging.getLogger(__name__)
 
 
+#: Celery's own autoretry backoff for the small cache tasks (exponential, jittered, 30 s cap):
+#: they retry only the one error they name, with `autoretry_for`.
+AUTORETRY_BACKOFF: dict[str, Any] = {"retry_backoff": True, "retry_backoff_max": 30, "retry_jitter": True}
+
+
 class UpstreamUnavailable(TransientError):
     """The upstream answered, but with a status that may clear by itself (429, 5xx)."""
 

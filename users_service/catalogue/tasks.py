@@ -8,14 +8,13 @@ from celery import shared_task
 
 from users_service.catalogue import services
 from users_service.read_through import InvalidationFailed
+from users_service.task_policy import AUTORETRY_BACKOFF
 
 
 @shared_task(
     name="catalogue.invalidate",
     autoretry_for=(InvalidationFailed,),
-    retry_backoff=True,
-    retry_backoff_max=30,
-    retry_jitter=True,
+    **AUTORETRY_BACKOFF,
     max_retries=5,
 )
 def invalidate_catalogue(envelope: dict[str, Any]) -> str:

@@ -8,15 +8,14 @@ from celery import shared_task
 
 from users_service.read_through import InvalidationFailed
 from users_service.resources import services
+from users_service.task_policy import AUTORETRY_BACKOFF
 from users_service.upstream import UpstreamUnavailable
 
 
 @shared_task(
     name="resources.invalidate",
     autoretry_for=(InvalidationFailed,),
-    retry_backoff=True,
-    retry_backoff_max=30,
-    retry_jitter=True,
+    **AUTORETRY_BACKOFF,
     max_retries=5,
 )
 def invalidate_resources(envelope: dict[str, Any]) -> str:
@@ -27,9 +26,7 @@ def invalidate_resources(envelope: dict[str, Any]) -> str:
 @shared_task(
     name="resources.warm",
     autoretry_for=(UpstreamUnavailable,),
-    retry_backoff=True,
-    retry_backoff_max=30,
-    retry_jitter=True,
+    **AUTORETRY_BACKOFF,
     max_retries=3,
 )
 def warm_resources(envelope: dict[str, Any]) -> str:
