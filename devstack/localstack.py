@@ -21,7 +21,7 @@ from pathlib import Path
 
 import botocore.exceptions
 
-from devstack.processes import ManagedProcess, free_port, port_open, wait_until
+from devstack.processes import ManagedProcess, free_port
 from events.aws import AwsSettings, client
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -121,18 +121,9 @@ class LocalStackServer(ManagedProcess):
 
     def start(self) -> LocalStackServer:
         # A second instance on a taken port claims "Ready." and ignores SIGTERM: check first.
-        if port_open(self.port):
-            raise RuntimeError(f"port {self.port} is taken")
+        self.refuse_taken_port(self.port)
         ensure_installed()
-        super().start()
-        wait_until(
-            lambda: localstack_answers(self.port) or not self.running,
-            timeout=60,
-            what=f"LocalStack on {self.port}",
-            interval=0.2,
-        )
-        if not self.running:
-            raise RuntimeError(f"LocalStack exited:\n{self.log_tail()}")
+        self.start_until_ready(lambda: localstack_answers(self.port), timeout=60, interval=0.2)
         return self
 
 

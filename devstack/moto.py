@@ -6,7 +6,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from devstack.processes import ManagedProcess, port_open, wait_until
+from devstack.processes import ManagedProcess
 
 
 def moto_answers(port: int) -> bool:
@@ -31,14 +31,6 @@ class MotoServer(ManagedProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MotoServer:
-        if port_open(self.port):
-            raise RuntimeError(f"port {self.port} is taken")
-        super().start()
-        wait_until(
-            lambda: moto_answers(self.port) or not self.running,
-            timeout=30,
-            what=f"moto server on {self.port}",
-        )
-        if not self.running:
-            raise RuntimeError(f"moto server exited:\n{self.log_tail()}")
+        self.refuse_taken_port(self.port)
+        self.start_until_ready(lambda: moto_answers(self.port), timeout=30)
         return self

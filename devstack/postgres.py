@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from devstack.processes import ManagedProcess, free_port, port_open, wait_until
+from devstack.processes import ManagedProcess, free_port
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: Users that may own a cluster when we run as root (initdb refuses root).
@@ -128,8 +128,7 @@ class PostgresCluster(ManagedProcess):
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> PostgresCluster:
-        if port_open(self.port):
-            raise RuntimeError(f"port {self.port} is taken")
+        self.refuse_taken_port(self.port)
         if self.user:
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
         subprocess.run(
@@ -150,15 +149,7 @@ class PostgresCluster(ManagedProcess):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        super().start()
-        wait_until(
-            lambda: postgres_answers(self.admin_url) or not self.running,
-            timeout=30,
-            what=f"postgres on {self.port}",
-            interval=0.1,
-        )
-        if not self.running:
-            raise RuntimeError(f"postgres exited:\n{self.log_tail()}")
+        self.start_until_ready(lambda: postgres_answers(self.admin_url), timeout=30, interval=0.1)
         return self
 
     def stop(self, timeout: float = 10.0) -> int | None:

@@ -67,6 +67,17 @@ class ManagedProcess:
         self._log = log
         return self
 
+    def refuse_taken_port(self, port: int) -> None:
+        if port_open(port):
+            raise RuntimeError(f"port {port} is taken")
+
+    def start_until_ready(self, ready: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> None:
+        """Start the process and wait until `ready()`; a process that exits first is an error with its log."""
+        ManagedProcess.start(self)
+        wait_until(lambda: ready() or not self.running, timeout=timeout, what=self.name, interval=interval)
+        if not self.running:
+            raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from devstack.processes import ManagedProcess, port_open, wait_until
+from devstack.processes import ManagedProcess
 
 
 def redis_answers(url: str) -> bool:
@@ -83,14 +83,6 @@ class RedisServer(ManagedProcess):
         return f"redis://127.0.0.1:{self.port}"
 
     def start(self) -> RedisServer:
-        if port_open(self.port):
-            raise RuntimeError(f"port {self.port} is taken")
-        super().start()
-        wait_until(
-            lambda: redis_answers(self.url + "/0") or not self.running,
-            timeout=10,
-            what=f"redis on {self.port}",
-        )
-        if not self.running:
-            raise RuntimeError(f"redis-server exited:\n{self.log_tail()}")
+        self.refuse_taken_port(self.port)
+        self.start_until_ready(lambda: redis_answers(self.url + "/0"), timeout=10)
         return self
