@@ -20,8 +20,15 @@ def topology() -> Topology:
 
 def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
     aws = AwsSettings.from_env()
-    # Long polls must return before the client gives up on the connection.
-    sqs = client("sqs", aws, read_timeout=settings.BRIDGE_WAIT_SECONDS + 10)
+    # A long poll returns after BRIDGE_WAIT_SECONDS; an emulator or network that stops answering
+    # must not hold a loop (and so SIGTERM) for long: a short read timeout and one retry here,
+    # the loop's own backoff after that. Bound: 2 x (BRIDGE_WAIT_SECONDS + 5) s.
+    sqs = client(
+        "sqs",
+        aws,
+        read_timeout=settings.BRIDGE_WAIT_SECONDS + 5,
+        retries={"max_attempts": 2, "mode": "standard"},
+    )
     names = TopologyNames.from_env()
     top = ensure_topology(client("sns", aws), sqs, names)
     return Bridge(
