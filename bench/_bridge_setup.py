@@ -25,6 +25,7 @@ from events.aws import AwsSettings, client
 from events.bridge import Bridge, Route
 from events.celery_publisher import CeleryTaskPublisher
 from events.envelope import Envelope
+from events.samples import user_envelope
 from events.topology import Topology, TopologyNames, ensure_topology
 
 ROUTES = {types.USER_UPDATED: (Route("directory.apply_user_event", "events"),)}
@@ -91,26 +92,7 @@ def sns_wrapped(top: Topology, envelope: Envelope) -> str:
 
 
 def user_updated(version: int = 1) -> Envelope:
-    user_id = str(uuid.uuid4())
-    return Envelope(
-        event_type=types.USER_UPDATED,
-        aggregate_type="user",
-        aggregate_id=user_id,
-        aggregate_version=version,
-        producer="hr_monolith",
-        payload={
-            "id": user_id,
-            "email": f"{user_id[:8]}@example.com",
-            "first_name": "Ada",
-            "last_name": "Lovelace",
-            "department": "ENG",
-            "position": None,
-            "location": "LON",
-            "start_date": "2020-01-02",
-            "end_date": None,
-            "is_active": True,
-        },
-    )
+    return user_envelope(types.USER_UPDATED, version=version)
 
 
 def fill(rig: Rig, bodies: list[str], queue_url: str | None = None, threads: int = 4) -> None:

@@ -30,6 +30,7 @@ from devstack.stack import BASE_DIR, MANAGE, create_topology, manage, stack_env
 from events.aws import AwsSettings, client
 from events.envelope import Envelope
 from events.publisher import SnsPublisher
+from events.samples import user_envelope
 
 BURST = int(os.environ.get("E2E_BURST", "1000"))
 CEILING_EVENTS = int(os.environ.get("E2E_CEILING_EVENTS", "2000"))
@@ -203,25 +204,13 @@ def ceiling(aws: AwsSettings, topic_arn: str, queue_url: str, count: int) -> flo
 
 def sample_envelope() -> Envelope:
     """An envelope of the size the relay publishes for `user.created`."""
-    user_id = str(uuid.uuid4())
-    return Envelope(
-        event_type="user.created",
-        aggregate_type="user",
-        aggregate_id=user_id,
-        aggregate_version=1,
-        producer="hr_monolith",
-        payload={
-            "id": user_id,
-            "email": f"{user_id[:8]}@example.com",
-            "first_name": "Bench",
-            "last_name": "Mark",
-            "department": None,
-            "position": None,
-            "location": None,
-            "start_date": None,
-            "end_date": None,
-            "is_active": True,
-        },
+    return user_envelope(
+        "user.created",
+        first_name="Bench",
+        last_name="Mark",
+        department=None,
+        location=None,
+        start_date=None,
     )
 
 

@@ -14,7 +14,6 @@ import os
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from bench.common import emit, log, result
@@ -23,6 +22,7 @@ from devstack.processes import free_port
 from events import types
 from events.aws import AwsSettings, client
 from events.envelope import Envelope
+from events.samples import user_envelope
 from events.topology import TopologyNames, ensure_topology
 
 BATCH_SIZE = 200
@@ -48,25 +48,13 @@ def fill_backlog(rows: int) -> None:
     from hr_monolith.outbox.services import outbox_write_many
 
     def envelope(i: int) -> Envelope:
-        user_id = str(uuid.uuid4())
-        return Envelope(
-            event_type=types.USER_CREATED,
-            aggregate_type="user",
-            aggregate_id=user_id,
-            aggregate_version=1,
-            producer="hr_monolith",
-            payload={
-                "id": user_id,
-                "email": f"bench{i}@example.com",
-                "first_name": "Bench",
-                "last_name": str(i),
-                "department": "ENG",
-                "position": "ENG1",
-                "location": "LON",
-                "start_date": "2020-01-01",
-                "end_date": None,
-                "is_active": True,
-            },
+        return user_envelope(
+            types.USER_CREATED,
+            email=f"bench{i}@example.com",
+            first_name="Bench",
+            last_name=str(i),
+            position="ENG1",
+            start_date="2020-01-01",
         )
 
     for start in range(0, rows, 1000):

@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from events import types
 from events.envelope import MAX_ENVELOPE_BYTES, Envelope
 from events.errors import InvalidEvent, InvalidMessage
+from events.samples import user_snapshot
 from events.validation import known_event_types, validate_envelope
 
 
 def snapshot(**overrides):
-    payload = {
-        "id": str(uuid.uuid4()),
-        "email": "ada@example.com",
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "department": "ENG",
-        "position": None,
-        "location": "LON",
-        "start_date": "2020-01-02",
-        "end_date": None,
-        "is_active": True,
-    }
-    payload.update(overrides)
-    return payload
+    return user_snapshot(**({"email": "ada@example.com"} | overrides))
 
 
 def user_event(event_type=types.USER_CREATED, version=1, **payload_overrides) -> Envelope:
+    """Any type with a full snapshot payload: tests use it to build invalid envelopes too."""
     payload = snapshot(**payload_overrides)
     return Envelope(
         event_type=event_type,
