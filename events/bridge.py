@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from events.aws import AWS_CALL_ERRORS
-from events.backoff import full_jitter, redelivery_delay
+from events.backoff import Backoff, redelivery_delay
 from events.envelope import MAX_ENVELOPE_BYTES, REASON_BAD_JSON, REASON_TOO_LARGE, Envelope
 from events.errors import InvalidMessage, TransientError
 from events.heartbeat import VisibilityHeartbeat
@@ -427,8 +427,8 @@ class Bridge:
                 stop.wait(delay)
 
     def backoff(self, failures: int) -> float:
-        """Full-jitter exponential backoff, capped."""
-        return full_jitter(failures, base=0.25, cap=self.max_backoff_seconds)
+        """The loop's wait after `failures` transient failures in a row (events.backoff)."""
+        return Backoff(base=0.25, cap=self.max_backoff_seconds).delay(failures)
 
     def run(self, stop: threading.Event, threads: int = 1) -> None:
         """Run `threads` receive loops until `stop` is set; re-raise the first unexpected error."""

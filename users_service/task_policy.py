@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import random
 from typing import Any, NoReturn
 
 import redis.exceptions
@@ -19,6 +18,7 @@ from celery import Task
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
+from events.backoff import Backoff
 from events.errors import TransientError
 
 log = logging.getLogger(__name__)
@@ -85,15 +85,6 @@ def ensure_within_visibility(
             )
 
 
-def backoff_seconds(retries: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with "equal jitter": between half and all of min(cap, base * 2**retries).
-
-    Never zero (a retry storm right after an outage), never above `cap`.
-    """
-    ceiling = min(cap, base * (2**retries))
-    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
-
-
 class ServiceTask(Task):
     """The task class of the users service (see module docstring)."""
 
@@ -113,9 +104,9 @@ class ServiceTask(Task):
         retries = self.request.retries
         if retries >= self.transient_max_retries:
             raise exc
-        countdown = backoff_seconds(
-            retries, base=settings.CELERY_RETRY_BACKOFF_BASE, cap=settings.CELERY_RETRY_BACKOFF_MAX
-        )
+        countdown = Backoff(
+            base=settings.CELERY_RETRY_BACKOFF_BASE, cap=settings.CELERY_RETRY_BACKOFF_MAX
+        ).delay(retries + 1)
         _count("tasks_retried_total", self.name)
         log.warning("%s[%s] retry %d in %.1fs: %r", self.name, self.request.id, retries + 1, countdown, exc)
         raise self.retry(exc=exc, countdown=countdown, max_retries=self.transient_max_retries)

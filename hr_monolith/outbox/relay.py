@@ -22,9 +22,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from events.aws import AWS_CALL_ERRORS
+from events.backoff import Backoff
 from events.envelope import Envelope
 from events.publisher import PublishResult, SnsPublisher, batch_slices, entry_size
-from hr_monolith.outbox.backoff import Backoff
 from hr_monolith.outbox.models import OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
         self.entry_retries = entry_retries
-        self.backoff = backoff or Backoff(cap=max_backoff_seconds)
+        self.backoff = backoff or Backoff(base=0.5, cap=max_backoff_seconds)
         self._entry_backoff = Backoff(base=0.05, cap=1.0)
         self._sleep = sleep
         #: Delays the run loop waited after failed passes (for logs and tests).

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import random
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from events.publisher import SnsPublisher
-from hr_monolith.outbox.backoff import Backoff
 from hr_monolith.outbox.models import OutboxEvent
 from hr_monolith.outbox.relay import OutboxRelay
 from hr_monolith.people import services
@@ -153,16 +151,6 @@ def test_relay_outbox_once_fails_loudly_when_sns_refuses(sns, topology, monkeypa
         call_command("relay_outbox", "--once", stdout=io.StringIO())
     assert OutboxEvent.objects.filter(sent_at__isnull=True, attempts=1).count() == 2
     assert all("NotFound" in e for e in OutboxEvent.objects.values_list("last_error", flat=True))
-
-
-def test_backoff_is_exponential_with_full_jitter_and_a_cap():
-    backoff = Backoff(base=0.5, cap=8.0, rng=random.Random(4))
-    assert [backoff.ceiling(n) for n in range(7)] == [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
-    delays = [backoff.delay(4) for _ in range(200)]
-    assert all(0 <= d <= 4.0 for d in delays)
-    # Full jitter: the delays spread over the whole range instead of repeating one value.
-    assert min(delays) < 1.0 < 3.0 < max(delays)
-    assert backoff.ceiling(10_000) == 8.0
 
 
 class _StopAtFirstWait:

@@ -11,9 +11,9 @@ import pytest
 from devstack.moto import MotoServer
 from devstack.processes import free_port, wait_until
 from events.aws import AwsSettings, client
+from events.backoff import Backoff
 from events.publisher import SnsPublisher
 from events.topology import TopologyNames, ensure_topology
-from hr_monolith.outbox.backoff import Backoff
 from hr_monolith.outbox.models import OutboxEvent
 from hr_monolith.outbox.relay import OutboxRelay
 from tests.conftest import receive_all

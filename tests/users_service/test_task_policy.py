@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import random
 
 import pytest
 import redis
@@ -16,7 +15,6 @@ from users_service.task_policy import (
     TRANSIENT_ERRORS,
     CountdownTooLong,
     UpstreamUnavailable,
-    backoff_seconds,
     check_upstream_response,
     ensure_within_visibility,
     visibility_timeout,
@@ -77,17 +75,6 @@ def test_naive_eta_is_taken_as_utc():
     with pytest.raises(CountdownTooLong):
         ensure_within_visibility(eta=datetime.datetime(2026, 1, 1, 13, 0), limit=3600, now=now)
     ensure_within_visibility(eta=datetime.datetime(2026, 1, 1, 12, 59), limit=3600, now=now)
-
-
-def test_backoff_grows_exponentially_with_jitter_and_is_capped():
-    rng = random.Random(7)
-    delays = [backoff_seconds(n, base=1, cap=60, rng=rng) for n in range(10)]
-    for retries, delay in enumerate(delays):
-        ceiling = min(60, 2**retries)
-        assert ceiling / 2 <= delay <= ceiling
-    assert max(delays) <= 60
-    jittered = {round(backoff_seconds(5, base=1, cap=60, rng=rng), 6) for _ in range(20)}
-    assert len(jittered) > 1
 
 
 def _response(status: int) -> requests.Response:
