@@ -81,32 +81,31 @@ def bridge_command() -> list[str]:
 
 @contextmanager
 def pipeline(**settings: str) -> Iterator[Pipeline]:
-    """LocalStack, Redis, databases (PostgreSQL, else SQLite) and the topology; the processes started
-    through `Pipeline.start` are stopped after, with their last log lines shown if anything failed."""
+    """LocalStack, Redis, databases (PostgreSQL, else SQLite) and the topology; every process (these
+    servers first, then those started through `Pipeline.start`) is stopped after, with its last log
+    lines shown if anything failed."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     databases = BenchDatabases.postgres_or_sqlite()
-    servers: list[Any] = []
-    stack = None
+    processes: list[ManagedProcess] = []
     try:
         log(f"e2e: database {databases.engine}, LocalStack and Redis on free ports, work dir {workdir}")
-        servers.append(LocalStackServer(free_port(), log_dir=workdir / "log").start())
-        servers.append(RedisServer(free_port(), workdir / "redis").start())
-        env = stack_env(
-            aws_endpoint=servers[0].url, redis_url=servers[1].url, VAR_DIR=str(workdir), **settings
-        )
+        localstack = LocalStackServer(free_port(), log_dir=workdir / "log").start()
+        processes.append(localstack)
+        redis = RedisServer(free_port(), workdir / "redis").start()
+        processes.append(redis)
+        env = stack_env(aws_endpoint=localstack.url, redis_url=redis.url, VAR_DIR=str(workdir), **settings)
         # SQLite files in the work directory unless this run's PostgreSQL databases are used.
         for variable, service in (("DATABASE_URL", "hr"), ("USERS_DATABASE_URL", "users")):
             env.pop(variable, None)
             if url := databases.url(service):
                 env[variable] = url
-        stack = Pipeline(workdir, env, create_topology(env), databases)
-        yield stack
+        yield Pipeline(workdir, env, create_topology(env), databases, processes)
     except Exception:
-        for process in stack.processes if stack else []:
+        for process in processes:
             log(f"--- {process.name}\n{process.log_tail(15)}")
         raise
     finally:
-        for process in reversed([*servers, *(stack.processes if stack else [])]):
+        for process in reversed(processes):
             process.stop()
         databases.drop()
 
