@@ -53,19 +53,17 @@ WARM_UP = 20
 Create = Callable[[int], str]
 
 
-def ceiling(pipeline: Pipeline, count: int) -> float:
+def ceiling(stack: Pipeline, count: int) -> float:
     """LocalStack alone: publish_batch (THREADS in flight) while THREADS loops receive 10 + delete."""
-    aws = pipeline.aws
-    publisher = SnsPublisher(client("sns", aws), pipeline.topology.topic_arn)
+    aws = stack.aws
+    publisher = SnsPublisher(client("sns", aws), stack.topology.topic_arn)
     envelopes = [
         user_envelope(types.USER_CREATED, department=None, location=None, start_date=None)
         for _ in range(count)
     ]
     batches = [envelopes[i : i + 10] for i in range(0, count, 10)]
     started = time.perf_counter()
-    drain = SqsDrain(
-        client("sqs", aws, read_timeout=10), pipeline.topology.queue_url, threads=THREADS
-    ).start()
+    drain = SqsDrain(client("sqs", aws, read_timeout=10), stack.topology.queue_url, threads=THREADS).start()
     try:
         with ThreadPoolExecutor(THREADS) as pool:
             for outcome in pool.map(publisher.publish_batch, batches):
@@ -80,7 +78,7 @@ def ceiling(pipeline: Pipeline, count: int) -> float:
     return count / elapsed
 
 
-def start_pipeline(pipeline: Pipeline) -> None:
+def start_pipeline(stack: Pipeline) -> None:
     """Relay(s), one bridge and the workers, as real processes."""
     commands = {f"hr-relay-{index}": relay_command() for index in range(RELAYS)}
     commands["users-bridge"] = bridge_command()
@@ -93,7 +91,7 @@ def start_pipeline(pipeline: Pipeline) -> None:
             hostname=f"bench{index}@%h",
             heartbeat=False,
         )
-    pipeline.start(commands)
+    stack.start(commands)
 
 
 def monolith_in_process(env: dict[str, str]) -> Create:
@@ -115,16 +113,16 @@ def monolith_in_process(env: dict[str, str]) -> Create:
     return create
 
 
-def cpu_meter(pipeline: Pipeline, read_model: ReadModel) -> CpuMeter:
+def cpu_meter(stack: Pipeline, read_model: ReadModel) -> CpuMeter:
     """Every process of the pipeline and, on PostgreSQL, each database's backends but the bench's own."""
     from django.db import connection
 
-    if pipeline.databases.engine != "postgresql":
-        return CpuMeter(pipeline.pids())
+    if stack.databases.engine != "postgresql":
+        return CpuMeter(stack.pids())
     connection.ensure_connection()
     own_backends = [read_model.backend_pid, connection.connection.info.backend_pid]
-    databases = {f"postgresql ({s})": pipeline.databases.name(s) for s in ("hr", "users")}
-    return CpuMeter(pipeline.pids(), databases, own_backends)
+    databases = {f"postgresql ({s})": stack.databases.name(s) for s in ("hr", "users")}
+    return CpuMeter(stack.pids(), databases, own_backends)
 
 
 def burst(create: Create, read_model: ReadModel, meter: CpuMeter, broker_url: str) -> tuple[float, dict]:
