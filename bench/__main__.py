@@ -67,22 +67,21 @@ def run(name: str) -> dict | None:
 
 HEADER = """# Benchmark results
 
-Written by `make bench` (or `make bench B=<name>`): each section is replaced by
-the latest run of that benchmark. Each benchmark runs its subject and its
-baseline side by side in one run; `ratio` is oriented so that bigger is better.
+Each benchmark's latest figure (between its markers) is written by `make bench` (or
+`make bench B=<name>`); the text around the figures is kept.
 """
-SECTION = re.compile(r"<!-- (?P<name>\w+) -->\n.*?<!-- /(?P=name) -->", re.S)
 
 
-def record(line: dict) -> None:
-    """Replace this benchmark's section in RESULTS.md with the new figure; sections in ORDER."""
-    text = RESULTS.read_text() if RESULTS.exists() else ""
-    sections = {m["name"]: m.group(0) for m in SECTION.finditer(text)}
+def section_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"<!-- {re.escape(name)} -->\n.*?<!-- /{re.escape(name)} -->", re.S)
+
+
+def render(line: dict) -> str:
+    """The figure block of one run: date, machine, command, the value and the whole JSON line."""
     name = line["bench"]
-    sections[name] = "\n".join(
+    return "\n".join(
         [
             f"<!-- {name} -->",
-            f"## {name}",
             f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
             f"- machine: {machine()}",
             f"- command: `make bench B={name}`",
@@ -95,8 +94,19 @@ def record(line: dict) -> None:
             f"<!-- /{name} -->",
         ]
     )
-    ordered = [n for n in ORDER if n in sections] + sorted(set(sections) - set(ORDER))
-    RESULTS.write_text(HEADER + "\n" + "\n\n".join(sections[n] for n in ordered) + "\n")
+
+
+def record(line: dict, results: Path = RESULTS) -> None:
+    """Replace this benchmark's figure block in RESULTS.md, or add a section for it at the end; the
+    text around the blocks (each benchmark's aim and history) stays as it is."""
+    text = results.read_text() if results.exists() else HEADER
+    block = render(line)
+    pattern = section_pattern(line["bench"])
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    else:
+        text = f"{text.rstrip()}\n\n## {line['bench']}\n\n{block}\n"
+    results.write_text(text)
 
 
 def main(argv: list[str]) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import log
+from bench.common import cpu_seconds_of, log
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
 from devstack.stack import BASE_DIR, MANAGE, ensure_admin, manage, stack_env
@@ -107,6 +107,59 @@ def _answers(url: str) -> bool:
     return True
 
 
+def _redis_pair(stack: ExitStack, workdir: Path) -> tuple[RedisServer, RedisServer]:
+    """The broker (and metrics) Redis, which never evicts, and the cache Redis, LRU under a cap."""
+    broker = RedisServer(
+        free_port(), workdir / "redis-broker", extra_args=("--maxmemory-policy", "noeviction")
+    )
+    cache = RedisServer(
+        free_port(),
+        workdir / "redis-cache",
+        extra_args=("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"),
+    )
+    for server in (broker.start(), cache.start()):
+        stack.callback(server.stop)
+    return broker, cache
+
+
+def _stack_env(workdir: Path, broker: RedisServer, cache: RedisServer, hr_port: int) -> dict:
+    env = stack_env(
+        aws_endpoint="http://127.0.0.1:9",  # SNS/SQS are not used here
+        redis_url=broker.url,
+        VAR_DIR=str(workdir),
+        CELERY_BROKER_URL=f"{broker.url}/0",
+        METRICS_REDIS_URL=f"{broker.url}/1",
+        CACHE_REDIS_URL=f"{cache.url}/0",
+        MONOLITH_URL=f"http://127.0.0.1:{hr_port}",
+        DJANGO_DEBUG="false",
+        HR_SECRET_KEY=os.urandom(16).hex(),
+        USERS_SECRET_KEY=os.urandom(16).hex(),
+        LOG_LEVEL="WARNING",
+        # One bench client makes thousands of requests a second: the throttle still runs (its
+        # cost is measured) but must not refuse them. The monolith has no throttle.
+        USERS_API_THROTTLE_USER="100000000/min",
+    )
+    # SQLite files in the temporary directory, whatever database the caller's environment names.
+    for variable in ("DATABASE_URL", "USERS_DATABASE_URL"):
+        env.pop(variable, None)
+    return env
+
+
+def _seed(env: dict, employees: int) -> tuple[str, str]:
+    """Migrated databases, demo data with resource grants, and the accounts: (monolith token, users
+    service token); the users service's own account on the monolith goes into `env`."""
+    log("migrating, loading demo data")
+    started = time.monotonic()
+    manage("hr", "migrate", "--noinput", env=env)
+    manage("users", "migrate", "--noinput", env=env)
+    manage("hr", "load_demo_data", "--users", str(employees), env=env)
+    manage("hr", "shell", "-c", SEED_GRANTS, env=env)
+    log(f"  set up in {time.monotonic() - started:.1f}s")
+    hr_token = ensure_admin("hr", username="bench", password="pw", env=env)
+    env["MONOLITH_API_TOKEN"] = ensure_admin("hr", username="users-service", password="pw", env=env)
+    return hr_token, ensure_admin("users", username="bench", password="pw", env=env)
+
+
 @contextmanager
 def cache_stack(
     *,
@@ -124,58 +177,22 @@ def cache_stack(
     users_services = users_services or {"default": {}}
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
         workdir = Path(tmp)
-        broker = RedisServer(
-            free_port(), workdir / "redis-broker", extra_args=("--maxmemory-policy", "noeviction")
-        )
-        cache = RedisServer(
-            free_port(),
-            workdir / "redis-cache",
-            extra_args=("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"),
-        )
-        for server in (broker.start(), cache.start()):
-            stack.callback(server.stop)
+        broker, cache = _redis_pair(stack, workdir)
         hr_port = free_port()
-        env = stack_env(
-            aws_endpoint="http://127.0.0.1:9",  # SNS/SQS are not used here
-            redis_url=broker.url,
-            VAR_DIR=str(workdir),
-            CELERY_BROKER_URL=f"{broker.url}/0",
-            METRICS_REDIS_URL=f"{broker.url}/1",
-            CACHE_REDIS_URL=f"{cache.url}/0",
-            MONOLITH_URL=f"http://127.0.0.1:{hr_port}",
-            DJANGO_DEBUG="false",
-            HR_SECRET_KEY=os.urandom(16).hex(),
-            USERS_SECRET_KEY=os.urandom(16).hex(),
-            LOG_LEVEL="WARNING",
-            # One bench client makes thousands of requests a second: the throttle still runs (its
-            # cost is measured) but must not refuse them. The monolith has no throttle.
-            USERS_API_THROTTLE_USER="100000000/min",
-        )
-        # SQLite files in the temporary directory, whatever database the caller's environment names.
-        for variable in ("DATABASE_URL", "USERS_DATABASE_URL"):
-            env.pop(variable, None)
-        log("migrating, loading demo data")
-        started = time.monotonic()
-        manage("hr", "migrate", "--noinput", env=env)
-        manage("users", "migrate", "--noinput", env=env)
-        manage("hr", "load_demo_data", "--users", str(employees), env=env)
-        manage("hr", "shell", "-c", SEED_GRANTS, env=env)
-        log(f"  set up in {time.monotonic() - started:.1f}s")
-        hr_token = ensure_admin("hr", username="bench", password="pw", env=env)
-        env["MONOLITH_API_TOKEN"] = ensure_admin("hr", username="users-service", password="pw", env=env)
-        users_token = ensure_admin("users", username="bench", password="pw", env=env)
-
+        env = _stack_env(workdir, broker, cache, hr_port)
+        hr_token, users_token = _seed(env, employees)
         processes = [_gunicorn("hr-web", "hr_monolith", hr_port, env=env, workdir=workdir, threads=threads)]
         users_urls = {}
         for name, extra in users_services.items():
             port = free_port()
             users_urls[name] = f"http://127.0.0.1:{port}"
+            users_env = {**env, **extra}
             processes.append(
                 _gunicorn(
                     f"users-web-{name}",
                     "users_service",
                     port,
-                    env={**env, **extra},
+                    env=users_env,
                     workdir=workdir,
                     threads=users_threads,
                     workers=users_workers,
@@ -191,14 +208,15 @@ def cache_stack(
         }
         for url in [result.hr_url, *users_urls.values()]:
             wait_until(lambda url=url: _answers(url + "/health/"), timeout=30, what=url)
-        listing = requests.get(
-            result.hr_url + "/api/users/",
-            params={"limit": employees},
-            headers=result.hr_headers(),
-            timeout=10,
-        ).json()
-        result.user_ids = [user["id"] for user in listing["results"]]
+        result.user_ids = _employee_ids(result, employees)
         yield result
+
+
+def _employee_ids(stack: CacheStack, employees: int) -> list[str]:
+    listing = requests.get(
+        stack.hr_url + "/api/users/", params={"limit": employees}, headers=stack.hr_headers(), timeout=10
+    ).json()
+    return [user["id"] for user in listing["results"]]
 
 
 #: Longer than METRICS_FLUSH_SECONDS (1 s): the workers' hit counts have reached /metrics by then.
@@ -280,39 +298,14 @@ def wrk(
     return LoadResult(rps, p50, p99, total, errors)
 
 
-def _tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    """User+system CPU seconds used so far by each root process and all its descendants (Linux /proc)."""
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        pid = int(stat.parent.name)
-        parents[pid] = int(fields[1])
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
-    totals = {}
-    for name, root in roots.items():
-        tree, frontier = {root}, [root]
-        while frontier:
-            parent = frontier.pop()
-            children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-            tree.update(children)
-            frontier += children
-        totals[name] = sum(cpu.get(pid, 0.0) for pid in tree)
-    return totals
-
-
 def cpu_per_request(stack: CacheStack, run: Callable[[], LoadResult]) -> tuple[LoadResult, dict[str, float]]:
     """Run a load and return it with the CPU milliseconds per request spent by each process
     (servers and Redis from /proc, the load tool from this process's reaped children)."""
-    before = _tree_cpu_seconds(stack.pids)
+    before = cpu_seconds_of(stack.pids)
     tool_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = run()
     tool_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    after = _tree_cpu_seconds(stack.pids)
+    after = cpu_seconds_of(stack.pids)
     per_request = {
         name: round((after[name] - before[name]) * 1000 / max(load.requests, 1), 3) for name in stack.pids
     }

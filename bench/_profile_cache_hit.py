@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,35 +49,28 @@ def main() -> None:
         server.stop()
 
 
-def profile(*, with_cprofile: bool) -> None:
-    import django
-
-    django.setup()
-    import redis.connection
-    from django.contrib.auth import get_user_model
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.core.management import call_command
-    from django.db import connection
-    from django.test import RequestFactory
-    from rest_framework.authtoken.models import Token
-
+def _stub_monolith(user_id: str) -> None:
+    """The fills read canned answers instead of the monolith's API; the hits measured never reach it."""
     import users_service.catalogue.selectors as catalogue_selectors
     import users_service.resources.selectors as resources_selectors
 
-    call_command("migrate", verbosity=0)
-    token = Token.objects.create(user=get_user_model().objects.create_user("profiler", password="x")).key
-    user_id = str(uuid.uuid4())
     grants = [{"resource": r, "level": "read", "granted_at": "2026-11-23T10:00:00Z"} for r in ("vpn", "wiki")]
     departments = [{"code": f"D{n:02d}", "name": f"Department {n}", "version": 1} for n in range(50)]
 
     def monolith_get(path: str, params: dict | None = None) -> Any:
-        # Only the fill calls it; the hits measured never reach the monolith.
         if "resources" in path:
             return {"user_id": user_id, "resources": grants}
         return {"count": len(departments), "next": None, "results": departments}
 
     resources_selectors.monolith_get = monolith_get
     catalogue_selectors.monolith_get = monolith_get
+
+
+def _wsgi_client(token: str) -> Callable[[str], tuple[str, dict[str, str], bytes]]:
+    """GET through Django's WSGI handler in this process: (status, headers, body)."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
+
     app, factory = WSGIHandler(), RequestFactory()
 
     def get(path: str) -> tuple[str, dict[str, str], bytes]:
@@ -93,6 +87,13 @@ def profile(*, with_cprofile: bool) -> None:
         chunks.close()
         return answer["status"], answer["headers"], body
 
+    return get
+
+
+def _count_redis_commands() -> dict[str, int]:
+    """A counter of the commands redis-py sends from now on (a pipeline counts once)."""
+    import redis.connection
+
     sent = {"commands": 0}
     connection_class = getattr(redis.connection, "AbstractConnection", redis.connection.Connection)
     original_send = connection_class.send_packed_command
@@ -102,39 +103,66 @@ def profile(*, with_cprofile: bool) -> None:
         return original_send(self, *args, **kwargs)
 
     connection_class.send_packed_command = counting_send
+    return sent
+
+
+def _print_profile(get: Callable[[str], Any], path: str) -> None:
+    profiler = cProfile.Profile()
+    profiler.runcall(lambda: [get(path) for _ in range(1000)])
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(
+        int(os.environ.get("PROFILE_LINES", "30"))
+    )
+    print(out.getvalue())
+
+
+def _measure_hits(name: str, path: str, get: Callable[[str], Any], sent: dict[str, int]) -> None:
+    from django.db import connection
+
+    get(path)
+    status, headers, body = get(path)
+    if not status.startswith("200") or headers["X-Cache"] != "hit":
+        raise SystemExit(f"{path}: expected a 200 hit, got {status} {headers}")
+    sent["commands"] = 0
+    queries = []
+    # execute_wrapper, not CaptureQueriesContext: each request's request_started resets the latter.
+    with connection.execute_wrapper(
+        lambda execute, *args, queries=queries: queries.append(1) or execute(*args)
+    ):
+        for _ in range(100):
+            get(path)
+    round_trips = sent["commands"] / 100
+    started = time.process_time()
+    for _ in range(HITS):
+        get(path)
+    cpu_us = (time.process_time() - started) / HITS * 1e6
+    print(
+        f"{name}: {cpu_us:.0f} us CPU per hit, {round_trips:.2f} Redis round trips, "
+        f"{len(queries) / 100:.2f} database queries, body {len(body)} bytes"
+    )
+
+
+def profile(*, with_cprofile: bool) -> None:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    call_command("migrate", verbosity=0)
+    token = Token.objects.create(user=get_user_model().objects.create_user("profiler", password="x")).key
+    user_id = str(uuid.uuid4())
+    _stub_monolith(user_id)
+    get = _wsgi_client(token)
+    sent = _count_redis_commands()
     for name, path in {
         "resources": f"/api/users/{user_id}/resources/",
         "catalogue": "/api/catalogue/departments/",
     }.items():
-        get(path)
-        status, headers, body = get(path)
-        if not status.startswith("200") or headers["X-Cache"] != "hit":
-            raise SystemExit(f"{path}: expected a 200 hit, got {status} {headers}")
-        sent["commands"] = 0
-        queries = []
-        # execute_wrapper, not CaptureQueriesContext: each request's request_started resets the latter.
-        with connection.execute_wrapper(
-            lambda execute, *args, queries=queries: queries.append(1) or execute(*args)
-        ):
-            for _ in range(100):
-                get(path)
-        round_trips = sent["commands"] / 100
-        started = time.process_time()
-        for _ in range(HITS):
-            get(path)
-        cpu_us = (time.process_time() - started) / HITS * 1e6
-        print(
-            f"{name}: {cpu_us:.0f} us CPU per hit, {round_trips:.2f} Redis round trips, "
-            f"{len(queries) / 100:.2f} database queries, body {len(body)} bytes"
-        )
+        _measure_hits(name, path, get, sent)
         if with_cprofile:
-            profiler = cProfile.Profile()
-            profiler.runcall(lambda path=path: [get(path) for _ in range(1000)])
-            out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats(
-                os.environ.get("PROFILE_SORT", "tottime")
-            ).print_stats(int(os.environ.get("PROFILE_LINES", "30")))
-            print(out.getvalue())
+            _print_profile(get, path)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,18 @@ on 2 cores the requests/s of each side is set by its CPU per request.
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 
-from bench._cache_stack import COUNTERS_SETTLE_SECONDS, cache_stack, cpu_per_request, wrk
+from bench._cache_stack import (
+    COUNTERS_SETTLE_SECONDS,
+    CacheStack,
+    LoadResult,
+    cache_stack,
+    cpu_per_request,
+    wrk,
+)
 from bench.common import emit, log, result
 
 CONNECTIONS = 16
@@ -21,49 +30,52 @@ HITS = 'cache_hits_total{cache="catalogue"}'
 MISSES = 'cache_misses_total{cache="catalogue"}'
 
 
+def add_departments(stack: CacheStack, count: int) -> None:
+    """Catalogue entries as a mid-sized company has them: the demo's 5 plus `count` more."""
+    for n in range(count):
+        requests.post(
+            stack.hr_url + "/api/departments/",
+            json={"code": f"D{n:02d}", "name": f"Department {n}"},
+            headers=stack.hr_headers(),
+            timeout=10,
+        ).raise_for_status()
+
+
+def load(stack: CacheStack, base_url: str, path: str, token: str) -> tuple[LoadResult, dict[str, float]]:
+    return cpu_per_request(
+        stack, lambda: wrk(base_url, [path], token=token, seconds=SECONDS, connections=CONNECTIONS)
+    )
+
+
+def measure(stack: CacheStack) -> dict[str, Any]:
+    """wrk on the monolith's own endpoint (uncached), then on the users service's cached copy."""
+    users_url = stack.users_urls["default"]
+    before = stack.counters()
+    log(f"uncached: wrk c{CONNECTIONS} {SECONDS}s on the monolith's /api/departments/")
+    uncached, uncached_cpu = load(stack, stack.hr_url, "/api/departments/", stack.hr_token)
+    log(f"  {uncached}")
+    log(f"cached: wrk c{CONNECTIONS} {SECONDS}s on the users service's /api/catalogue/departments/")
+    cached, cached_cpu = load(stack, users_url, "/api/catalogue/departments/", stack.users_token)
+    log(f"  {cached}")
+    after = stack.counters(settle_seconds=COUNTERS_SETTLE_SECONDS)
+    hits = after.get(HITS, 0) - before.get(HITS, 0)
+    misses = after.get(MISSES, 0) - before.get(MISSES, 0)
+    entries = requests.get(users_url + "/api/catalogue/departments/", headers=stack.users_headers()).json()
+    return {
+        "cached": cached,
+        "uncached": uncached,
+        "cpu": {"cached": cached_cpu, "uncached": uncached_cpu},
+        "hit_ratio": round(hits / (hits + misses), 4) if hits + misses else None,
+        "misses": misses,
+        "entries": entries["count"],
+    }
+
+
 def main() -> None:
     with cache_stack(employees=20, threads=THREADS) as stack:
-        users_url = stack.users_urls["default"]
-        # Catalogue entries as a mid-sized company has them: the demo's 5 plus 45 more.
-        for n in range(45):
-            requests.post(
-                stack.hr_url + "/api/departments/",
-                json={"code": f"D{n:02d}", "name": f"Department {n}"},
-                headers=stack.hr_headers(),
-                timeout=10,
-            ).raise_for_status()
-        before = stack.counters()
-        log(f"uncached: wrk c{CONNECTIONS} {SECONDS}s on the monolith's /api/departments/")
-        uncached, uncached_cpu = cpu_per_request(
-            stack,
-            lambda: wrk(
-                stack.hr_url,
-                ["/api/departments/"],
-                token=stack.hr_token,
-                seconds=SECONDS,
-                connections=CONNECTIONS,
-            ),
-        )
-        log(f"  {uncached}")
-        log(f"cached: wrk c{CONNECTIONS} {SECONDS}s on the users service's /api/catalogue/departments/")
-        cached, cached_cpu = cpu_per_request(
-            stack,
-            lambda: wrk(
-                users_url,
-                ["/api/catalogue/departments/"],
-                token=stack.users_token,
-                seconds=SECONDS,
-                connections=CONNECTIONS,
-            ),
-        )
-        log(f"  {cached}")
-        after = stack.counters(settle_seconds=COUNTERS_SETTLE_SECONDS)
-        hits = after.get(HITS, 0) - before.get(HITS, 0)
-        misses = after.get(MISSES, 0) - before.get(MISSES, 0)
-        entries = requests.get(
-            users_url + "/api/catalogue/departments/", headers=stack.users_headers()
-        ).json()
-
+        add_departments(stack, 45)
+        run = measure(stack)
+    cached, uncached = run["cached"], run["uncached"]
     emit(
         result(
             "cache_catalogue",
@@ -73,7 +85,7 @@ def main() -> None:
             params={
                 "connections": CONNECTIONS,
                 "seconds_each": SECONDS,
-                "catalogue_entries": entries["count"],
+                "catalogue_entries": run["entries"],
                 "server": f"gunicorn gthread 2 workers x {THREADS} threads each, SQLite, DJANGO_DEBUG=false",
                 "throttle": "users service throttle runs on every request, rate raised so it never refuses",
                 "cpu_bound": "wrk, both services and Redis share 2 cores: the requests/s ratio is bounded by "
@@ -83,9 +95,9 @@ def main() -> None:
             },
             cached=cached.figures(),
             uncached=uncached.figures(),
-            cpu_ms_per_request={"cached": cached_cpu, "uncached": uncached_cpu},
-            hit_ratio=round(hits / (hits + misses), 4) if hits + misses else None,
-            cache_misses=misses,
+            cpu_ms_per_request=run["cpu"],
+            hit_ratio=run["hit_ratio"],
+            cache_misses=run["misses"],
         )
     )
 

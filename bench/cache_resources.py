@@ -9,10 +9,11 @@ the CPU milliseconds per request of each process (both services, both Redis, wrk
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import requests
 
-from bench._cache_stack import COUNTERS_SETTLE_SECONDS, cache_stack, cpu_per_request, wrk
+from bench._cache_stack import COUNTERS_SETTLE_SECONDS, CacheStack, cache_stack, cpu_per_request, wrk
 from bench.common import emit, log, result
 
 CONNECTIONS = 16
@@ -26,42 +27,55 @@ HITS = 'cache_hits_total{cache="resources"}'
 MISSES = 'cache_misses_total{cache="resources"}'
 
 
+def warm(stack: CacheStack, paths: list[str]) -> None:
+    """Every user's resources fetched once through the users service, so that the cached run only hits."""
+    users_url = stack.users_urls["default"]
+    log(f"warming {len(paths)} users' resources")
+    with ThreadPoolExecutor(16) as pool:
+        for response in pool.map(
+            lambda path: requests.get(users_url + path, headers=stack.users_headers(), timeout=10), paths
+        ):
+            response.raise_for_status()
+
+
+def measure(stack: CacheStack, paths: list[str]) -> dict[str, Any]:
+    """wrk on the monolith (uncached), then on the users service (cached), then both at concurrency 1."""
+    users_url = stack.users_urls["default"]
+    log(f"uncached: wrk c{CONNECTIONS} {SECONDS}s on the monolith")
+    uncached, uncached_cpu = cpu_per_request(
+        stack,
+        lambda: wrk(stack.hr_url, paths, token=stack.hr_token, seconds=SECONDS, connections=CONNECTIONS),
+    )
+    log(f"  {uncached}")
+    before = stack.counters()
+    log(f"cached: wrk c{CONNECTIONS} {SECONDS}s on the users service")
+    cached, cached_cpu = cpu_per_request(
+        stack,
+        lambda: wrk(users_url, paths, token=stack.users_token, seconds=SECONDS, connections=CONNECTIONS),
+    )
+    log(f"  {cached}")
+    after = stack.counters(settle_seconds=COUNTERS_SETTLE_SECONDS)
+    log("concurrency 1, both")
+    one = {"seconds": SECONDS_SEQUENTIAL, "connections": 1, "threads": 1}
+    hits = after.get(HITS, 0) - before.get(HITS, 0)
+    misses = after.get(MISSES, 0) - before.get(MISSES, 0)
+    return {
+        "cached": cached,
+        "uncached": uncached,
+        "cpu": {"cached": cached_cpu, "uncached": uncached_cpu},
+        "uncached_c1": wrk(stack.hr_url, paths, token=stack.hr_token, **one),
+        "cached_c1": wrk(users_url, paths, token=stack.users_token, **one),
+        "hit_ratio": round(hits / (hits + misses), 4) if hits + misses else None,
+    }
+
+
 def main() -> None:
     with cache_stack(employees=EMPLOYEES, users_layout=USERS_LAYOUT) as stack:
         paths = [f"/api/users/{user_id}/resources/" for user_id in stack.user_ids]
-        users_url = stack.users_urls["default"]
-        log(f"warming {len(paths)} users' resources")
-        with ThreadPoolExecutor(16) as pool:
-            for response in pool.map(
-                lambda path: requests.get(users_url + path, headers=stack.users_headers(), timeout=10), paths
-            ):
-                response.raise_for_status()
-
-        log(f"uncached: wrk c{CONNECTIONS} {SECONDS}s on the monolith")
-        uncached, uncached_cpu = cpu_per_request(
-            stack,
-            lambda: wrk(stack.hr_url, paths, token=stack.hr_token, seconds=SECONDS, connections=CONNECTIONS),
-        )
-        log(f"  {uncached}")
-        before = stack.counters()
-        log(f"cached: wrk c{CONNECTIONS} {SECONDS}s on the users service")
-        cached, cached_cpu = cpu_per_request(
-            stack,
-            lambda: wrk(users_url, paths, token=stack.users_token, seconds=SECONDS, connections=CONNECTIONS),
-        )
-        log(f"  {cached}")
-        after = stack.counters(settle_seconds=COUNTERS_SETTLE_SECONDS)
-        log("concurrency 1, both")
-        uncached_c1 = wrk(
-            stack.hr_url, paths, token=stack.hr_token, seconds=SECONDS_SEQUENTIAL, connections=1, threads=1
-        )
-        cached_c1 = wrk(
-            users_url, paths, token=stack.users_token, seconds=SECONDS_SEQUENTIAL, connections=1, threads=1
-        )
-        hits = after.get(HITS, 0) - before.get(HITS, 0)
-        misses = after.get(MISSES, 0) - before.get(MISSES, 0)
+        warm(stack, paths)
+        run = measure(stack, paths)
         latency_ms = int(stack.env.get("RESOURCES_LATENCY_MS", "300"))
-
+    cached, uncached = run["cached"], run["uncached"]
     emit(
         result(
             "cache_resources",
@@ -85,13 +99,13 @@ def main() -> None:
             },
             cached=cached.figures(),
             uncached=uncached.figures(),
-            cpu_ms_per_request={"cached": cached_cpu, "uncached": uncached_cpu},
+            cpu_ms_per_request=run["cpu"],
             requests_per_second_ratio=round(cached.requests_per_second / uncached.requests_per_second, 2),
-            hit_ratio=round(hits / (hits + misses), 4) if hits + misses else None,
+            hit_ratio=run["hit_ratio"],
             concurrency_1={
-                "cached_p50_ms": cached_c1.p50_ms,
-                "uncached_p50_ms": uncached_c1.p50_ms,
-                "ratio": round(uncached_c1.p50_ms / cached_c1.p50_ms, 2),
+                "cached_p50_ms": run["cached_c1"].p50_ms,
+                "uncached_p50_ms": run["uncached_c1"].p50_ms,
+                "ratio": round(run["uncached_c1"].p50_ms / run["cached_c1"].p50_ms, 2),
             },
         )
     )

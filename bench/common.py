@@ -1,4 +1,4 @@
-"""What every benchmark shares: the JSON result line, percentiles, timing."""
+"""What every benchmark shares: the JSON result line, percentiles, timing, CPU accounting from /proc."""
 
 from __future__ import annotations
 
@@ -72,49 +72,82 @@ def log(message: str) -> None:
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces: split after its closing parenthesis.
-    return raw[raw.rindex(")") + 2 :].split()
+def _process_table() -> dict[int, tuple[int, float]]:
+    """pid → (parent pid, user + system CPU seconds) of every living process, from /proc (Linux)."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        # The command name (field 2) may hold spaces: split after its closing parenthesis.
+        fields = raw[raw.rindex(")") + 2 :].split()
+        table[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS)
+    return table
+
+
+def cpu_seconds_of(roots: dict[str, int], *, descendants: bool = True) -> dict[str, float]:
+    """name → CPU seconds used so far by the process `roots[name]` (all its threads) and, by default,
+    its living descendants; 0.0 for a process that is gone. One pass over /proc for all of them."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    totals = {}
+    for name, root in roots.items():
+        tree = [root]
+        index = 0
+        while descendants and index < len(tree):
+            tree.extend(children.get(tree[index], []))
+            index += 1
+        totals[name] = sum(table[pid][1] for pid in tree if pid in table)
+    return totals
 
 
 def cpu_seconds(pid: int, *, descendants: bool = True) -> float:
-    """User + system CPU seconds of a process (all its threads) and, by default, of its living
-    descendants, from /proc (Linux). 0.0 for a process that is gone."""
-    pids = [pid]
-    if descendants:
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and (fields := _stat(int(entry.name))):
-                children.setdefault(int(fields[1]), []).append(int(entry.name))
-        index = 0
-        while index < len(pids):
-            pids.extend(children.get(pids[index], []))
-            index += 1
-    total = 0
-    for each in pids:
-        if fields := _stat(each):
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _CLOCK_TICKS
+    """User + system CPU seconds of one process and, by default, of its living descendants."""
+    return cpu_seconds_of({"process": pid}, descendants=descendants)["process"]
 
 
 def postgres_cpu_seconds(database: str, *, exclude: Sequence[int] = ()) -> float:
     """CPU seconds of the PostgreSQL backends now connected to `database` (their process title
     names the database), but `exclude` (e.g. the bench's own backend);
     backends that already exited are not counted."""
+    table = _process_table()
     total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in exclude:
-            continue
+    for pid in set(table) - set(exclude):
         try:
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         words = title.split()
         # "postgres: <user> <db> …", or "postgres: <cluster>: <user> <db> …" (Debian).
         if len(words) >= 3 and words[0] == "postgres:" and database in words[1:4]:
-            total += cpu_seconds(int(entry.name), descendants=False)
+            total += table[pid][1]
     return total
+
+
+class CpuMeter:
+    """CPU seconds spent by each process (and descendants), by the PostgreSQL backends of some databases,
+    and by this process, between two readings: what each part costs per event or request."""
+
+    def __init__(
+        self, processes: dict[str, int], databases: dict[str, str] | None = None, exclude: Sequence[int] = ()
+    ) -> None:
+        self.processes = processes
+        self.databases = databases or {}
+        self.exclude = exclude
+
+    def read(self) -> dict[str, float]:
+        readings = cpu_seconds_of(self.processes)
+        for label, database in self.databases.items():
+            readings[label] = postgres_cpu_seconds(database, exclude=self.exclude)
+        times = os.times()
+        readings["bench (commits, polling)"] = times.user + times.system
+        return readings
+
+    @staticmethod
+    def per_event(before: dict[str, float], after: dict[str, float], events: int) -> dict[str, float]:
+        costs = {name: round(1000 * (after[name] - before[name]) / events, 2) for name in after}
+        costs["total"] = round(sum(costs.values()), 2)
+        return costs

@@ -12,17 +12,18 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from bench._events import user_envelope
+from bench._sqs import SqsDrain
 from bench.common import emit, log, result
 from devstack.localstack import LocalStackServer
 from devstack.processes import free_port
 from events import types
 from events.aws import AwsSettings, client
 from events.envelope import Envelope
-from events.samples import user_envelope
 from events.topology import TopologyNames, ensure_topology
 
 BATCH_SIZE = 200
@@ -60,49 +61,6 @@ def fill_backlog(rows: int) -> None:
     for start in range(0, rows, 1000):
         with transaction.atomic():
             outbox_write_many(envelope(i) for i in range(start, min(rows, start + 1000)))
-
-
-class Drain:
-    """Receive-and-delete loops that keep the queue shallow while the relays publish."""
-
-    def __init__(self, sqs, queue_url: str) -> None:
-        self.sqs, self.queue_url = sqs, queue_url
-        self.count = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(DRAIN_THREADS)]
-
-    def start(self) -> Drain:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            messages = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-            ).get("Messages", [])
-            if not messages:
-                continue
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
-            with self._lock:
-                self.count += len(messages)
-
-    def wait_for(self, total: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.count >= total:
-                return True
-            time.sleep(0.1)
-        return False
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(5)
 
 
 def run_relay(sns, topic_arn: str) -> tuple[int, float]:
@@ -146,6 +104,45 @@ def run_naive(sns, topic_arn: str, seconds: float) -> tuple[int, float]:
     return published, time.perf_counter() - started
 
 
+def measure(rows: int, baseline_seconds: float, var_dir: str) -> dict[str, Any]:
+    """Relay a backlog of `rows` while a drain keeps the queue shallow, then the naive loop on the same
+    rows (marked pending again) for `baseline_seconds`."""
+    from hr_monolith.outbox.models import OutboxEvent
+
+    log("starting LocalStack")
+    server = LocalStackServer(free_port(), log_dir=Path(var_dir) / "log").start()
+    drain = None
+    try:
+        aws = AwsSettings(endpoint_url=server.url, access_key_id="test", secret_access_key="test")
+        sns, sqs = client("sns", aws), client("sqs", aws)
+        topology = ensure_topology(sns, sqs, TopologyNames(topic="bench-relay", queue="bench-relay"))
+        drain = SqsDrain(sqs, topology.queue_url, threads=DRAIN_THREADS).start()
+
+        log(f"filling an outbox backlog of {rows} rows")
+        fill_backlog(rows)
+        log("relay (publish_batch, in flight) ...")
+        relayed, relay_seconds = run_relay(sns, topology.topic_arn)
+        delivered = drain.wait_for(relayed, timeout=60)
+        drained_after_relay = drain.count
+        log(f"relay: {relayed} in {relay_seconds:.1f}s; drained {drained_after_relay}")
+
+        OutboxEvent.objects.update(sent_at=None, attempts=0)
+        log(f"naive loop (one publish per event) for {baseline_seconds:.0f}s ...")
+        naive, naive_seconds = run_naive(sns, topology.topic_arn, baseline_seconds)
+        log(f"naive: {naive} in {naive_seconds:.1f}s")
+    finally:
+        if drain is not None:
+            drain.stop()
+        server.stop()
+    return {
+        "relay_events": relayed,
+        "relay_seconds": relay_seconds,
+        "baseline_events": naive,
+        "baseline_seconds": naive_seconds,
+        "all_relayed_events_delivered": delivered and drained_after_relay == relayed,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000)
@@ -154,42 +151,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-relay-") as var_dir:
         setup_django(var_dir)
-        from hr_monolith.outbox.models import OutboxEvent
+        run = measure(args.rows, args.baseline_seconds, var_dir)
 
-        log("starting LocalStack")
-        server = LocalStackServer(free_port(), log_dir=Path(var_dir) / "log").start()
-        drain = None
-        try:
-            aws = AwsSettings(endpoint_url=server.url, access_key_id="test", secret_access_key="test")
-            sns, sqs = client("sns", aws), client("sqs", aws)
-            topology = ensure_topology(sns, sqs, TopologyNames(topic="bench-relay", queue="bench-relay"))
-            drain = Drain(sqs, topology.queue_url).start()
-
-            log(f"filling an outbox backlog of {args.rows} rows")
-            fill_backlog(args.rows)
-            log("relay (publish_batch, in flight) ...")
-            relayed, relay_seconds = run_relay(sns, topology.topic_arn)
-            delivered = drain.wait_for(relayed, timeout=60)
-            drained_after_relay = drain.count
-            log(f"relay: {relayed} in {relay_seconds:.1f}s; drained {drained_after_relay}")
-
-            OutboxEvent.objects.update(sent_at=None, attempts=0)
-            log(f"naive loop (one publish per event) for {args.baseline_seconds:.0f}s ...")
-            naive, naive_seconds = run_naive(sns, topology.topic_arn, args.baseline_seconds)
-            log(f"naive: {naive} in {naive_seconds:.1f}s")
-        finally:
-            if drain is not None:
-                drain.stop()
-            server.stop()
-
-    value = relayed / relay_seconds
-    baseline = naive / naive_seconds
     emit(
         result(
             "relay",
             unit="events/s",
-            value=value,
-            baseline=baseline,
+            value=run["relay_events"] / run["relay_seconds"],
+            baseline=run["baseline_events"] / run["baseline_seconds"],
             params={
                 "rows": args.rows,
                 "batch_size": BATCH_SIZE,
@@ -199,11 +168,11 @@ def main() -> None:
                 "baseline": f"one publish + one UPDATE per row for {args.baseline_seconds:g}s",
                 "drain_threads": DRAIN_THREADS,
             },
-            relay_events=relayed,
-            relay_seconds=round(relay_seconds, 2),
-            baseline_events=naive,
-            baseline_seconds=round(naive_seconds, 2),
-            all_relayed_events_delivered=delivered and drained_after_relay == relayed,
+            relay_events=run["relay_events"],
+            relay_seconds=round(run["relay_seconds"], 2),
+            baseline_events=run["baseline_events"],
+            baseline_seconds=round(run["baseline_seconds"], 2),
+            all_relayed_events_delivered=run["all_relayed_events_delivered"],
         )
     )
 

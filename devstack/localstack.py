@@ -2,8 +2,10 @@
 
 `localstack-core[runtime]==4.13.1` is the newest release that runs on Python
 3.11 (4.14+ needs 3.12 syntax and fails at the first SNS call although its
-health check says ready). Its runtime extra pins boto3 and ~110 packages, so it
-lives in `.venv-localstack`, apart from the project's venv.
+health check says ready); compose pins the 4.13.1 image for its own reason
+(images from 2026.3 on ask for an auth token), see docs/emulators.md. Its runtime
+extra pins boto3 and ~110 packages, so it lives in `.venv-localstack`, apart from
+the project's venv.
 
     python -m devstack.localstack          # install if needed, run on 127.0.0.1:4566 until Ctrl-C
     python -m devstack.localstack --port 0 # on a free port (printed)

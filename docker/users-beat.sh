@@ -1,8 +1,6 @@
 #!/bin/bash
 set -o errexit -o pipefail -o nounset
 
-# Exactly one beat: a second one would schedule every report twice.
-exec celery -A users_service beat \
-    --scheduler django_celery_beat.schedulers:DatabaseScheduler \
-    --schedule "${VAR_DIR:-/app/var}/celerybeat-schedule" \
-    --loglevel "${LOG_LEVEL:-INFO}"
+# The scheduler is the settings' CELERY_BEAT_SCHEDULER: the database schedule behind a Redis lock, so a
+# second beat stands by instead of scheduling every report twice. It keeps no schedule file.
+exec celery -A users_service beat --loglevel "${LOG_LEVEL:-INFO}"

@@ -1,4 +1,4 @@
-"""The event envelope: one JSON object per SNS message (see ARCHITECTURE.md)."""
+"""The event envelope: one JSON object per SNS message (see docs/architecture.md)."""
 
 from __future__ import annotations
 
