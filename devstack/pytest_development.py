@@ -12,7 +12,9 @@ from devstack.development import development_env
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
     env = development_env()
     # Always development mode: the tests speak plain HTTP, which production settings redirect.
     os.environ["DJANGO_DEBUG"] = env.pop("DJANGO_DEBUG")
