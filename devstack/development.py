@@ -11,6 +11,14 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 #: The variables the settings refuse to start without.
 SECRET_KEY_VARIABLES = ("HR_SECRET_KEY", "USERS_SECRET_KEY")
+#: Production mode served over plain HTTP (compose's `x-plain-http-env`, the cache benchmarks): what
+#: plain HTTP cannot have, turned off by name; every other secure default stays.
+PLAIN_HTTP_ENV = {
+    "DJANGO_SECURE_SSL_REDIRECT": "false",
+    "DJANGO_SECURE_HSTS_SECONDS": "0",
+    "DJANGO_SESSION_COOKIE_SECURE": "false",
+    "DJANGO_CSRF_COOKIE_SECURE": "false",
+}
 
 
 def kept_secret(path: Path) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.development import PLAIN_HTTP_ENV
 from tests.settings.variables import SERVICE_MODULES, names_read_by
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,22 +178,13 @@ def test_roles_are_wired_to_the_right_parts(config):
     assert re.fullmatch(r"localstack/localstack:4\.13\.\d+", services["localstack"]["image"])
 
 
-#: What plain HTTP cannot have, turned off by name in compose; everything else keeps the code's default.
-PLAIN_HTTP = {
-    "DJANGO_SECURE_SSL_REDIRECT": "false",
-    "DJANGO_SECURE_HSTS_SECONDS": "0",
-    "DJANGO_SESSION_COOKIE_SECURE": "false",
-    "DJANGO_CSRF_COOKIE_SECURE": "false",
-}
-
-
 @pytest.mark.parametrize("service", sorted(n for n in CONTRACT_SERVICES if n.startswith(("hr-", "users-"))))
 def test_compose_runs_production_mode_and_turns_off_only_what_plain_http_cannot_have(config, service):
     env = config["services"][service]["environment"]
     assert env["DJANGO_DEBUG"] == "false"
     assert {
         name: value for name, value in env.items() if name.startswith("DJANGO_") and name != "DJANGO_DEBUG"
-    } == (PLAIN_HTTP)
+    } == PLAIN_HTTP_ENV
 
 
 @pytest.mark.parametrize(
