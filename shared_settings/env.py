@@ -43,7 +43,7 @@ def _boolean(value: Any) -> bool:
 
 def _expected(cast: Any) -> str:
     if isinstance(cast, list):
-        return f"a comma-separated list of {EXPECTED.get(cast[0], 'values').removeprefix('a ')}s"
+        return f"a comma-separated list, each item {_expected(cast[0])}"
     return EXPECTED.get(cast, f"a {getattr(cast, '__name__', cast)}")
 
 

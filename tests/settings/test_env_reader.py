@@ -110,3 +110,11 @@ def test_a_url_that_is_not_redis_is_refused_without_showing_it():
     assert (
         reader().redis_url("CELERY_RESULT_BACKEND", default="django-db", also=("django-db",)) == "django-db"
     )
+
+
+def test_a_bad_list_item_names_the_variable():
+    with pytest.raises(
+        ImproperlyConfigured, match="PORTS='1, two' is not a comma-separated list, each item an integer"
+    ):
+        reader(PORTS="1, two").list("PORTS", cast=int, default=[])
+    assert reader(PORTS=" 1, 2 ").list("PORTS", cast=int, default=[]) == [1, 2]
