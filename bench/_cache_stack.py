@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 
 from bench.common import cpu_seconds_of, log
+from devstack.development import PLAIN_HTTP_ENV
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
 from devstack.stack import BASE_DIR, MANAGE, ensure_admin, manage, stack_env
@@ -131,9 +132,9 @@ def _stack_env(workdir: Path, broker: RedisServer, cache: RedisServer, hr_port: 
         METRICS_REDIS_URL=f"{broker.url}/1",
         CACHE_REDIS_URL=f"{cache.url}/0",
         MONOLITH_URL=f"http://127.0.0.1:{hr_port}",
+        # Production mode, served over plain HTTP on 127.0.0.1.
         DJANGO_DEBUG="false",
-        HR_SECRET_KEY=os.urandom(16).hex(),
-        USERS_SECRET_KEY=os.urandom(16).hex(),
+        **PLAIN_HTTP_ENV,
         LOG_LEVEL="WARNING",
         # One bench client makes thousands of requests a second: the throttle still runs (its
         # cost is measured) but must not refuse them. The monolith has no throttle.

@@ -74,8 +74,14 @@ def _wsgi_client(token: str) -> Callable[[str], tuple[str, dict[str, str], bytes
     app, factory = WSGIHandler(), RequestFactory()
 
     def get(path: str) -> tuple[str, dict[str, str], bytes]:
+        # Over HTTPS, as production serves it (plain HTTP would get the HTTPS redirect).
         environ = factory._base_environ(
-            PATH_INFO=path, REQUEST_METHOD="GET", HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}"
+            PATH_INFO=path,
+            REQUEST_METHOD="GET",
+            HTTP_HOST="127.0.0.1",
+            HTTP_AUTHORIZATION=f"Token {token}",
+            SERVER_PORT="443",
+            **{"wsgi.url_scheme": "https"},
         )
         answer: dict[str, Any] = {}
 

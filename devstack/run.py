@@ -49,6 +49,7 @@ def main() -> int:
             say(f"starting the moto server (SNS/SQS) on {MOTO_PORT}")
             owned.append(MotoServer(MOTO_PORT, logs).start())
 
+        # Development mode and the kept secret keys (devstack/development.py) come with stack_env.
         env = stack_env(aws_endpoint=f"http://127.0.0.1:{MOTO_PORT}", redis_url=redis_url)
         topology = create_topology(env)
         say(f"topic {topology.topic_arn} -> queue {topology.queue_url} (DLQ {topology.dlq_url})")
@@ -106,6 +107,7 @@ def print_banner(hr_token: str, users_token: str) -> None:
         -d '{{"email":"new@example.com","first_name":"New","last_name":"Person","department":"ENG"}}' \\
         http://127.0.0.1:8000/api/users/
    curl -H "Authorization: Token {users_token}" http://127.0.0.1:8001/api/users/<id>/
+ development mode (DJANGO_DEBUG=true); secret keys kept in var/secrets/ (sessions survive a restart)
  Ctrl-C stops everything. Logs of Redis/moto started here: var/log/
 =====================================================================
 """,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devstack.development import development_env
 from events.aws import AwsSettings, client
 from events.topology import Topology, TopologyNames, ensure_topology
 
@@ -27,6 +28,9 @@ def stack_env(*, aws_endpoint: str, redis_url: str, base: dict | None = None, **
     env = dict(os.environ if base is None else base)
     # Each process picks its own service (manage.py hr|users, celery -A users_service).
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    # Development mode unless the caller says otherwise (a benchmark may ask for production).
+    for name, value in development_env().items():
+        env.setdefault(name, value)
     for name, value in EMULATOR_CREDENTIALS.items():
         env.setdefault(name, value)
     env["AWS_ENDPOINT_URL"] = aws_endpoint

@@ -1,96 +1,28 @@
-"""Settings of the HR monolith. Every knob comes from the environment (see README)."""
+"""Settings of the HR monolith. Every knob comes from the environment: docs/settings.md lists
+each variable with its default; the shared part is in shared_settings/base.py."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from shared_settings.base import *  # noqa: F403 - the base both services share
+from shared_settings.base import DJANGO_APPS, VAR_DIR, database
+from shared_settings.env import env
 
-import dj_database_url
-
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
-
-
-def env_bool(name: str, default: bool) -> bool:
-    return os.environ.get(name, str(default)).lower() in ("1", "true", "yes", "on")
-
-
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("HR_SECRET_KEY") or ("dev-only-hr-monolith-key-change-me" if DEBUG else "")
-if not SECRET_KEY:
-    raise RuntimeError("HR_SECRET_KEY must be set when DJANGO_DEBUG is off")
-ALLOWED_HOSTS = os.environ.get("HR_ALLOWED_HOSTS", "127.0.0.1,localhost,hr-web").split(",")
+SECRET_KEY = env.str("HR_SECRET_KEY")
+ALLOWED_HOSTS = env.list("HR_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "hr-web"])
+# Browsers keep cookies per host, not per port: the two services must not share cookie names.
+SESSION_COOKIE_NAME = "hr_sessionid"
+CSRF_COOKIE_NAME = "hr_csrftoken"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "rest_framework.authtoken",
-    "drf_spectacular",
+    *DJANGO_APPS,
     "hr_monolith.catalogue",
     "hr_monolith.people",
     "hr_monolith.outbox",
     "hr_monolith.resources",
 ]
-
-MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
-
 ROOT_URLCONF = "hr_monolith.urls"
 WSGI_APPLICATION = "hr_monolith.wsgi.application"
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]
-        },
-    }
-]
-
-
-def database_from_env(variable: str, sqlite_name: str) -> dict:
-    """PostgreSQL (or any dj-database-url URL) from `variable`, else SQLite under var/."""
-    url = os.environ.get(variable)
-    if url:
-        return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    return {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": VAR_DIR / sqlite_name,
-        # Writers queue for the lock instead of failing with "database is locked".
-        "OPTIONS": {
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
-    }
-
-
-DATABASES = {"default": database_from_env("DATABASE_URL", "hr.sqlite3")}
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
-USE_I18N = True
-USE_TZ = True
-STATIC_URL = "static/"
+DATABASES = {"default": database("DATABASE_URL", "hr.sqlite3")}
 STATIC_ROOT = VAR_DIR / "static" / "hr"
 
 REST_FRAMEWORK = {
@@ -114,24 +46,15 @@ SPECTACULAR_SETTINGS = {
 # --- events (SNS) ------------------------------------------------------------
 EVENTS_PRODUCER = "hr_monolith"
 # Outbox relay: rows per claim, idle poll interval (seconds).
-RELAY_BATCH_SIZE = int(os.environ.get("RELAY_BATCH_SIZE", "100"))
-RELAY_POLL_INTERVAL = float(os.environ.get("RELAY_POLL_INTERVAL", "0.2"))
+RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=100)
+RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", default=0.2)
 # publish_batch calls in flight at once, and the cap of the backoff while SNS refuses (seconds).
-RELAY_MAX_IN_FLIGHT = int(os.environ.get("RELAY_MAX_IN_FLIGHT", "4"))
-RELAY_MAX_BACKOFF = float(os.environ.get("RELAY_MAX_BACKOFF", "30"))
+RELAY_MAX_IN_FLIGHT = env.int("RELAY_MAX_IN_FLIGHT", default=4)
+RELAY_MAX_BACKOFF = env.float("RELAY_MAX_BACKOFF", default=30.0)
 # Sent outbox rows older than this are deleted by `purge_outbox`.
-OUTBOX_RETENTION_DAYS = float(os.environ.get("OUTBOX_RETENTION_DAYS", "7"))
+OUTBOX_RETENTION_DAYS = env.float("OUTBOX_RETENTION_DAYS", default=7.0)
 # Users per transaction in `backfill_users`.
-BACKFILL_BATCH_SIZE = int(os.environ.get("BACKFILL_BATCH_SIZE", "500"))
+BACKFILL_BATCH_SIZE = env.int("BACKFILL_BATCH_SIZE", default=500)
 
 # --- resources (the deliberately slow endpoint the users service caches) ------
-RESOURCES_LATENCY_MS = int(os.environ.get("RESOURCES_LATENCY_MS", "300"))
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
-}
+RESOURCES_LATENCY_MS = env.int("RESOURCES_LATENCY_MS", default=300)

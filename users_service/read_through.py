@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgpack
 import redis
 from django.conf import settings
 from django.core.cache import cache
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 #: What the cache Redis raises when it is down, slow (socket timeout) or refuses a command.
 CACHE_ERRORS = (ConnectionInterrupted, redis.RedisError, ConnectionError, TimeoutError)
+
+#: What reading a value that is not msgpack raises (a pickle written by someone who can write to
+#: the cache Redis, say): the cache's serializer is msgpack, never pickle (settings CACHES).
+UNDECODABLE = (msgpack.UnpackException, ValueError, TypeError)
 
 HIT: Literal["hit"] = "hit"
 MISS: Literal["miss"] = "miss"
@@ -50,7 +55,7 @@ class CachePolicy:
 
 @dataclass(frozen=True)
 class Lookup:
-    value: Any
+    value: bytes
     cache_status: Literal["hit", "miss"]
 
     def json(self) -> Any:
@@ -88,6 +93,28 @@ def _cache_error(policy: CachePolicy, op: str, exc: BaseException) -> None:
         exc,
     )
     _count("cache_errors_total", policy, op=op)
+
+
+#: Stands for a cached value that could not be decoded.
+_UNDECODED = object()
+
+
+def _cached_body(policy: CachePolicy, key: str, *, first_look: bool = True) -> bytes | None:
+    """The body cached under `key`, or None. A value that is not a body (not msgpack, or not bytes)
+    reads as a miss, counted at the request's first look: the fill overwrites it. Cache errors
+    propagate."""
+    try:
+        value = cache.get(key)
+    except UNDECODABLE:
+        value = _UNDECODED
+    if value is None or isinstance(value, bytes):
+        return value
+    if first_look:
+        log.warning(
+            "cache %s: %s holds something that is not a cached body, read as a miss", policy.name, key
+        )
+        _count("cache_undecodable_total", policy)
+    return None
 
 
 def _fetch(policy: CachePolicy, fetch: Callable[[], Any]) -> Any:
@@ -141,7 +168,7 @@ def _fill_single_flight(policy: CachePolicy, key: str, fetch: Callable[[], Any])
         try:
             acquired = lock.acquire(blocking=False)
             # Acquired: another filler may have stored the value just before releasing.
-            value = cache.get(key)
+            value = _cached_body(policy, key, first_look=False)
         except CACHE_ERRORS as exc:
             _cache_error(policy, "lock", exc)
             return _fall_through(policy, fetch)
@@ -162,8 +189,8 @@ def _fill_single_flight(policy: CachePolicy, key: str, fetch: Callable[[], Any])
         time.sleep(settings.CACHE_FILL_POLL_SECONDS)
 
 
-def read_through(*, policy: CachePolicy, key: str, fetch: Callable[[], Any]) -> Lookup:
-    """The cached value of `key`, or `fetch()`'s (stored with the policy's TTL plus jitter).
+def read_through(*, policy: CachePolicy, key: str, fetch: Callable[[], bytes]) -> Lookup:
+    """The cached body of `key`, or `fetch()`'s (stored with the policy's TTL plus jitter).
 
     Raises `UpstreamUnavailable`/`UpstreamNotFound` from `fetch` when the value had to come
     from the upstream; a cache failure never raises.
@@ -172,7 +199,7 @@ def read_through(*, policy: CachePolicy, key: str, fetch: Callable[[], Any]) -> 
         _count("cache_bypassed_total", policy)
         return _fall_through(policy, fetch)
     try:
-        value = cache.get(key)
+        value = _cached_body(policy, key)
     except CACHE_ERRORS as exc:
         _cache_error(policy, "get", exc)
         return _fall_through(policy, fetch)

@@ -3,7 +3,6 @@ the names the code actually reads (settings parsed by AST, start scripts, Procfi
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -11,6 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from devstack.development import PLAIN_HTTP_ENV
+from tests.settings.variables import SERVICE_MODULES, names_read_by
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_SERVICES = {
@@ -29,12 +31,6 @@ CONTRACT_SERVICES = {
 ONE_SHOT = {"migrate"}
 #: Variables set in compose that third-party programs read, not our code.
 THIRD_PARTY = {"WEB_CONCURRENCY": "gunicorn", "FLOWER_BASIC_AUTH": "flower"}
-#: Code each image service runs: its settings module plus the pure-Python events package.
-SERVICE_CODE = {
-    "hr": ["hr_monolith/settings.py", "events/aws.py", "events/topology.py"],
-    "users": ["users_service/settings.py", "events/aws.py", "events/topology.py"],
-}
-ENV_READERS = {"get", "env_bool", "env_list", "env_int", "env_float", "database_from_env", "getenv"}
 
 
 def compose_binary() -> str:
@@ -56,31 +52,15 @@ def compose(*args: str, env_file: Path) -> subprocess.CompletedProcess:
     )
 
 
+#: The values .env.example gives (what `config` interpolates).
+EXAMPLE = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
+
+
 @pytest.fixture(scope="module")
 def config() -> dict:
     result = compose("config", "--format", "json", env_file=ROOT / ".env.example")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-def env_names_read_by(paths: list[str]) -> set[str]:
-    """Names passed to os.environ.get / env.get / env_bool / database_from_env ... in these modules."""
-    names: set[str] = set()
-    for path in paths:
-        for node in ast.walk(ast.parse((ROOT / path).read_text())):
-            if isinstance(node, ast.Call) and node.args:
-                func = node.func
-                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                first = node.args[0]
-                if name in ENV_READERS and isinstance(first, ast.Constant) and isinstance(first.value, str):
-                    names.add(first.value)
-            elif (
-                isinstance(node, ast.Subscript)
-                and ast.unparse(node.value) == "os.environ"
-                and isinstance(node.slice, ast.Constant)
-            ):
-                names.add(node.slice.value)
-    return {n for n in names if re.fullmatch(r"[A-Z][A-Z0-9_]+", n)}
 
 
 def script_of(service: dict) -> Path:
@@ -142,12 +122,12 @@ def test_environment_names_are_ones_the_code_reads(config, service):
     if service == "localstack":
         # LocalStack's own knobs plus the topology names its init script passes to events/topology.py.
         init = ROOT / "localstack/init/ready.d/10-topology.sh"
-        assert environment - {"SERVICES", "LOCALSTACK_HOST", "SQS_ENDPOINT_STRATEGY"} <= env_names_read_by(
+        assert environment - {"SERVICES", "LOCALSTACK_HOST", "SQS_ENDPOINT_STRATEGY"} <= names_read_by(
             ["events/topology.py"]
         ) | env_names_read_by_script(init)
         return
     side = "hr" if service.startswith("hr-") else "users"
-    known = env_names_read_by(SERVICE_CODE[side]) | env_names_read_by_script(
+    known = names_read_by(SERVICE_MODULES[side]) | env_names_read_by_script(
         script_of(config["services"][service])
     )
     unknown = environment - known - set(THIRD_PARTY)
@@ -155,18 +135,22 @@ def test_environment_names_are_ones_the_code_reads(config, service):
 
 
 def test_the_settings_reader_finds_the_known_names():
-    """Guards the AST walk above: if it stopped finding names, the test before would pass vacuously."""
-    users = env_names_read_by(SERVICE_CODE["users"])
+    """Guards the source walk: if it stopped finding names, the test before would pass vacuously."""
+    users = names_read_by(SERVICE_MODULES["users"])
     assert {"USERS_DATABASE_URL", "CELERY_BROKER_URL", "CACHE_REDIS_URL", "AWS_ENDPOINT_URL"} <= users
-    assert {"DATABASE_URL", "HR_SECRET_KEY", "EVENTS_TOPIC_NAME"} <= env_names_read_by(SERVICE_CODE["hr"])
+    assert {"DATABASE_URL", "HR_SECRET_KEY", "EVENTS_TOPIC_NAME"} <= names_read_by(SERVICE_MODULES["hr"])
 
 
 def test_roles_are_wired_to_the_right_parts(config):
     services = config["services"]
     for name in ("users-web", "users-bridge", "users-worker", "users-beat", "flower"):
         env = services[name]["environment"]
-        assert env["CELERY_BROKER_URL"].startswith("redis://redis-broker:6379/"), name
-        assert env["CACHE_REDIS_URL"].startswith("redis://redis-cache:6379/"), name
+        assert env["CELERY_BROKER_URL"].startswith(
+            f"redis://:{EXAMPLE['REDIS_BROKER_PASSWORD']}@redis-broker:6379/"
+        )
+        assert env["CACHE_REDIS_URL"].startswith(
+            f"redis://:{EXAMPLE['REDIS_CACHE_PASSWORD']}@redis-cache:6379/"
+        )
         assert env["USERS_DATABASE_URL"].endswith("@postgres:5432/users"), name
         assert env["MONOLITH_URL"] == "http://hr-web:8000", name
     for name in ("hr-web", "hr-relay"):
@@ -175,6 +159,15 @@ def test_roles_are_wired_to_the_right_parts(config):
         assert services[name]["environment"]["AWS_ENDPOINT_URL"] == "http://localstack:4566", name
         assert services[name]["environment"]["DJANGO_DEBUG"] == "false", name
     assert services["postgres"]["environment"]["POSTGRES_MULTIPLE_DATABASES"] == "hr,users"
+    for name, password in (
+        ("redis-broker", "REDIS_BROKER_PASSWORD"),
+        ("redis-cache", "REDIS_CACHE_PASSWORD"),
+    ):
+        command = services[name]["command"]
+        assert command[command.index("--requirepass") + 1] == EXAMPLE[password], name
+        # The health check authenticates (redis-cli reads REDISCLI_AUTH) and wants PONG, not NOAUTH.
+        assert services[name]["environment"]["REDISCLI_AUTH"] == EXAMPLE[password], name
+        assert "grep -q PONG" in " ".join(services[name]["healthcheck"]["test"]), name
     broker = services["redis-broker"]["command"]
     assert broker[broker.index("--maxmemory-policy") + 1] == "noeviction"
     assert broker[broker.index("--appendonly") + 1] == "yes"
@@ -183,6 +176,15 @@ def test_roles_are_wired_to_the_right_parts(config):
     assert "--maxmemory" in cache
     assert services["localstack"]["environment"]["SERVICES"] == "sns,sqs"
     assert re.fullmatch(r"localstack/localstack:4\.13\.\d+", services["localstack"]["image"])
+
+
+@pytest.mark.parametrize("service", sorted(n for n in CONTRACT_SERVICES if n.startswith(("hr-", "users-"))))
+def test_compose_runs_production_mode_and_turns_off_only_what_plain_http_cannot_have(config, service):
+    env = config["services"][service]["environment"]
+    assert env["DJANGO_DEBUG"] == "false"
+    assert {
+        name: value for name, value in env.items() if name.startswith("DJANGO_") and name != "DJANGO_DEBUG"
+    } == PLAIN_HTTP_ENV
 
 
 @pytest.mark.parametrize(

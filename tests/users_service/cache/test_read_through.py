@@ -75,15 +75,15 @@ def test_a_fill_that_races_an_invalidation_is_not_stored(cache_redis):
     def fetch_while_the_value_changes():
         # The upstream answered with the old value; the change's invalidation lands meanwhile.
         invalidate(policy=policy, key=key)
-        return {"resources": ["old"]}
+        return b'{"resources": ["old"]}'
 
     first = read_through(policy=policy, key=key, fetch=fetch_while_the_value_changes)
-    assert first.value == {"resources": ["old"]}
+    assert first.value == b'{"resources": ["old"]}'
     assert cache.get(key) is None
     assert counter("cache_fill_discarded_total", "resources") == 1
 
-    second = read_through(policy=policy, key=key, fetch=lambda: {"resources": ["new"]})
-    assert (second.value, second.cache_status) == ({"resources": ["new"]}, "miss")
+    second = read_through(policy=policy, key=key, fetch=lambda: b'{"resources": ["new"]}')
+    assert (second.value, second.cache_status) == (b'{"resources": ["new"]}', "miss")
     assert read_through(policy=policy, key=key, fetch=lambda: pytest.fail("not cached")).cache_status == "hit"
 
 
@@ -93,7 +93,7 @@ def test_entries_live_for_the_ttl_plus_jitter(cache_redis, settings):
     ttls = set()
     for n in range(20):
         key = cache_keys.resources(uuid.uuid4())
-        read_through(policy=policy, key=key, fetch=lambda n=n: [n])
+        read_through(policy=policy, key=key, fetch=lambda n=n: b"[%d]" % n)
         ttls.add(cache.ttl(key))
     assert all(99 <= ttl <= 110 for ttl in ttls), ttls
     assert len(ttls) > 1
