@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,10 +21,10 @@ from devstack.redis import RedisServer
 from events import types
 from events.aws import AwsSettings, client
 from events.bridge import Bridge, Route
-from events.celery_publisher import CeleryTaskPublisher
+from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.envelope import Envelope
-from events.samples import user_envelope
 from events.topology import Topology, TopologyNames, ensure_topology
+from tests.samples import sns_notification, user_envelope
 
 ROUTES = {types.USER_UPDATED: (Route("directory.apply_user_event", "events"),)}
 
@@ -80,15 +78,7 @@ def rig() -> Iterator[Rig]:
 
 def sns_wrapped(top: Topology, envelope: Envelope) -> str:
     """The body SNS delivers to a subscribed queue (no raw delivery)."""
-    return json.dumps(
-        {
-            "Type": "Notification",
-            "MessageId": str(uuid.uuid4()),
-            "TopicArn": top.topic_arn,
-            "Message": envelope.to_json(),
-            "Timestamp": "2026-11-23T10:00:00.000Z",
-        }
-    )
+    return sns_notification(top.topic_arn, envelope.to_json())
 
 
 def user_updated(version: int = 1) -> Envelope:

@@ -30,7 +30,7 @@ from devstack.stack import BASE_DIR, MANAGE, create_topology, manage, stack_env
 from events.aws import AwsSettings, client
 from events.envelope import Envelope
 from events.publisher import SnsPublisher
-from events.samples import user_envelope
+from tests.samples import user_envelope
 
 BURST = int(os.environ.get("E2E_BURST", "1000"))
 CEILING_EVENTS = int(os.environ.get("E2E_CEILING_EVENTS", "2000"))

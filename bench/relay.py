@@ -22,8 +22,8 @@ from devstack.processes import free_port
 from events import types
 from events.aws import AwsSettings, client
 from events.envelope import Envelope
-from events.samples import user_envelope
 from events.topology import TopologyNames, ensure_topology
+from tests.samples import user_envelope
 
 BATCH_SIZE = 200
 IN_FLIGHT = 8

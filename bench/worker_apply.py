@@ -92,7 +92,7 @@ def main() -> None:
         from django.db import connections
 
         from events.bridge import TaskMessage, task_id_for
-        from events.celery_publisher import CeleryTaskPublisher
+        from events.bridge.celery_publisher import CeleryTaskPublisher
         from users_service.celery import app
         from users_service.directory.models import InboxEntry
         from users_service.directory.services import apply_user_event

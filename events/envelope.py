@@ -54,10 +54,22 @@ class Envelope:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Envelope:
-        if len(text) > MAX_ENVELOPE_BYTES:
-            raise InvalidMessage(REASON_TOO_LARGE, f"{len(text)} bytes > {MAX_ENVELOPE_BYTES}")
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidMessage(REASON_BAD_JSON, str(exc)) from exc
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, max_length=MAX_ENVELOPE_BYTES))
+
+
+def parse_json(text: str | bytes, *, max_length: int) -> Any:
+    """Parse untrusted JSON text, refusing oversize and malformed input as `InvalidMessage`.
+
+    Deep nesting makes `json.loads` raise RecursionError, not ValueError: it is bad JSON too.
+    """
+    if not isinstance(text, str | bytes):
+        raise InvalidMessage(REASON_BAD_JSON, validator="type")
+    if len(text) > max_length:
+        raise InvalidMessage(REASON_TOO_LARGE, f"{len(text)} > {max_length}", validator="max_length")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        detail = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise InvalidMessage(REASON_BAD_JSON, detail, validator="json") from exc
+    except (ValueError, RecursionError) as exc:  # too deep, an integer too long, bytes not UTF-8
+        raise InvalidMessage(REASON_BAD_JSON, type(exc).__name__, validator="json") from exc

@@ -241,6 +241,13 @@ BRIDGE_BROKER_CONNECT_TIMEOUT = float(os.environ.get("BRIDGE_BROKER_CONNECT_TIME
 BRIDGE_BROKER_SOCKET_TIMEOUT = float(os.environ.get("BRIDGE_BROKER_SOCKET_TIMEOUT", "5"))
 # How often run_bridge publishes its counters to /metrics.
 BRIDGE_METRICS_INTERVAL = float(os.environ.get("BRIDGE_METRICS_INTERVAL", "5"))
+# Stop (exit 1, batch left in SQS) when more than this share of the last BRIDGE_POISON_WINDOW
+# messages was poison, once at least BRIDGE_POISON_MIN_MESSAGES were seen; 1 = never stop.
+BRIDGE_POISON_WINDOW = int(os.environ.get("BRIDGE_POISON_WINDOW", "100"))
+BRIDGE_POISON_MIN_MESSAGES = int(os.environ.get("BRIDGE_POISON_MIN_MESSAGES", "20"))
+BRIDGE_POISON_MAX_RATIO = float(os.environ.get("BRIDGE_POISON_MAX_RATIO", "0.5"))
+# On SIGTERM, wait at most this long for the batches in hand (never for a long poll).
+BRIDGE_STOP_GRACE_SECONDS = float(os.environ.get("BRIDGE_STOP_GRACE_SECONDS", "3"))
 
 # --- the monolith, for resources and reconciliation --------------------------
 MONOLITH_URL = os.environ.get("MONOLITH_URL", "http://127.0.0.1:8000")

@@ -9,8 +9,8 @@ import pytest
 from events import types
 from events.envelope import MAX_ENVELOPE_BYTES, Envelope
 from events.errors import InvalidEvent, InvalidMessage
-from events.samples import user_snapshot
 from events.validation import known_event_types, validate_envelope
+from tests.samples import user_snapshot
 
 
 def snapshot(**overrides):

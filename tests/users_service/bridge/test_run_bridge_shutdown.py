@@ -16,7 +16,7 @@ from devstack.processes import free_port, wait_until
 from devstack.redis import RedisServer
 from events import types
 from events.aws import AwsSettings, client
-from tests.events.bridge.helpers import APPLY, queue_depth, queued_task_ids
+from tests.events.bridge.helpers import APPLY, queue_depth, queued_task_ids, send_notifications
 from tests.events.test_envelope import user_event
 from tests.users_service.bridge.processes import bridge_env, start_bridge, topology_for
 
@@ -44,10 +44,7 @@ def test_sigterm_mid_batch_finishes_the_batch_and_exits_0(moto_server, own_redis
     try:
         redis.Redis.from_url(broker).execute_command("CLIENT", "PAUSE", "3000")
         events = [user_event(types.USER_UPDATED, version=v) for v in range(1, 6)]
-        sqs.send_message_batch(
-            QueueUrl=top.queue_url,
-            Entries=[{"Id": str(i), "MessageBody": e.to_json()} for i, e in enumerate(events)],
-        )
+        send_notifications(sqs, top, [e.to_json() for e in events])
         wait_until(lambda: in_flight(sqs, top.queue_url) == 5, timeout=60, what="batch received")
 
         bridge.signal(signal.SIGTERM)
