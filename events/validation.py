@@ -118,6 +118,7 @@ def validate_envelope(data: Any) -> None:
 def value_free_path(path: Iterable[str | int]) -> str:
     """A JSON path fit for logs: our field names and list indices; any other key (a key the
     sender made up may be anything, an email too) is shown as `*`."""
-    return "/".join(
-        str(part) if isinstance(part, int) or _FIELD_NAME.match(part) else "*" for part in path
-    ) or "(envelope)"
+    return (
+        "/".join(str(part) if isinstance(part, int) or _FIELD_NAME.match(part) else "*" for part in path)
+        or "(envelope)"
+    )

@@ -247,7 +247,7 @@ BRIDGE_POISON_WINDOW = int(os.environ.get("BRIDGE_POISON_WINDOW", "100"))
 BRIDGE_POISON_MIN_MESSAGES = int(os.environ.get("BRIDGE_POISON_MIN_MESSAGES", "20"))
 BRIDGE_POISON_MAX_RATIO = float(os.environ.get("BRIDGE_POISON_MAX_RATIO", "0.5"))
 # On SIGTERM, wait at most this long for the batches in hand (never for a long poll).
-BRIDGE_STOP_GRACE_SECONDS = float(os.environ.get("BRIDGE_STOP_GRACE_SECONDS", "3"))
+BRIDGE_STOP_GRACE_SECONDS = float(os.environ.get("BRIDGE_STOP_GRACE_SECONDS", "2"))
 
 # --- the monolith, for resources and reconciliation --------------------------
 MONOLITH_URL = os.environ.get("MONOLITH_URL", "http://127.0.0.1:8000")

@@ -76,7 +76,7 @@ class Bridge:
         visibility_timeout: int = 30,
         heartbeat_seconds: float | None = None,
         delete_attempts: int = 3,
-        stop_grace_seconds: float = 3.0,
+        stop_grace_seconds: float = 2.0,
         new_sqs_client: Callable[[], Any] | None = None,
     ) -> None:
         self.sqs = sqs
