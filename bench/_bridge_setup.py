@@ -44,9 +44,12 @@ class Rig:
         app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry=False)
         return app
 
-    def bridge(self, sqs: Any) -> Bridge:
+    def bridge(self, sqs: Any, loop_clients: list[Any] | None = None) -> Bridge:
+        """The bridge as run_bridge builds it: each receive loop with an SQS client of its own
+        (taken from `loop_clients` when given, so that building them is not timed)."""
         return Bridge(
             sqs=sqs,
+            new_sqs_client=loop_clients.pop if loop_clients else self.sqs,
             queue_url=self.top.queue_url,
             dlq_url=self.top.dlq_url,
             publisher=CeleryTaskPublisher(self.celery()),
@@ -105,13 +108,13 @@ def fill(rig: Rig, bodies: list[str], queue_url: str | None = None, threads: int
 
 
 def raw_drain(rig: Rig, count: int, threads: int, queue_url: str | None = None) -> float:
-    """The ceiling: receive 10 + delete_message_batch, `threads` loops, until `count` are deleted."""
+    """The ceiling: receive 10 + delete_message_batch, `threads` loops each with a boto3 client of
+    its own (faster than one shared client), until `count` are deleted."""
     queue_url = queue_url or rig.top.queue_url
-    sqs = rig.sqs()
     done = [0]
     lock = threading.Lock()
 
-    def loop() -> None:
+    def loop(sqs: Any) -> None:
         while True:
             with lock:
                 if done[0] >= count:
@@ -128,8 +131,8 @@ def raw_drain(rig: Rig, count: int, threads: int, queue_url: str | None = None) 
             with lock:
                 done[0] += len(messages)
 
+    workers = [threading.Thread(target=loop, args=(rig.sqs(),)) for _ in range(threads)]
     started = time.perf_counter()
-    workers = [threading.Thread(target=loop) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -139,7 +142,7 @@ def raw_drain(rig: Rig, count: int, threads: int, queue_url: str | None = None) 
 
 def bridge_drain(rig: Rig, count: int, threads: int) -> float:
     """The bridge: received -> tasks accepted by Redis -> deleted, `threads` loops, until `count` deleted."""
-    bridge = rig.bridge(rig.sqs())
+    bridge = rig.bridge(rig.sqs(), loop_clients=[rig.sqs() for _ in range(threads)])
     stop = threading.Event()
     started = time.perf_counter()
     runner = threading.Thread(target=bridge.run, args=(stop,), kwargs={"threads": threads})

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
@@ -29,6 +30,20 @@ REASON_NOT_AN_OBJECT = "not_an_object"
 REASON_UNKNOWN_TYPE = "unknown_event_type"
 REASON_UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
 REASON_SCHEMA = "schema_violation"
+
+
+@lru_cache(maxsize=1)
+def _fast() -> dict[tuple[str, int], jsonschema_rs.Draft202012Validator]:
+    """The same inlined schemas in jsonschema-rs, which only answers valid or not, ~50x faster.
+
+    Most envelopes are valid: the bridge's CPU per event was mostly validation (1.6 of
+    2.2 ms, bench/bridge_drain). The Python validator names the error of an envelope
+    jsonschema-rs refuses, and accepts it if it finds none: the two differ only on exotic
+    characters (`\\d`, `\\s` in patterns are ECMA-262 in Rust, Unicode in Python), and
+    producer and consumer share this function, so they always agree.
+    """
+    validators, _ = _load()
+    return {key: jsonschema_rs.Draft202012Validator(v.schema) for key, v in validators.items()}
 
 
 @lru_cache(maxsize=1)
@@ -103,6 +118,8 @@ def validate_envelope(data: Any) -> None:
             path="schema_version",
             validator="enum",
         )
+    if _fast()[(event_type, version)].is_valid(data):
+        return
     validators, _ = _load()
     error = best_match(validators[(event_type, version)].iter_errors(data))
     if error is not None:
