@@ -19,6 +19,7 @@ from events.backoff import Backoff
 from events.bridge.batch import BatchHandler
 from events.bridge.celery_publisher import TaskPublisher
 from events.bridge.fates import BatchOutcome
+from events.bridge.in_hand import InHand
 from events.bridge.intake import Intake
 from events.bridge.poison_limit import BridgeBroken, PoisonLimit
 from events.bridge.received import SqsMessage
@@ -28,33 +29,6 @@ from events.bridge.stats import BridgeStats
 from events.errors import TransientError
 
 log = logging.getLogger(__name__)
-
-
-class InHand:
-    """How many batches the loops hold between receive and delete; a stop waits for these only."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._count = 0
-
-    def take(self, stop: threading.Event) -> bool:
-        """Claim a batch just received, unless the bridge is stopping (checked under the same lock)."""
-        with self._changed:
-            if stop.is_set():
-                return False
-            self._count += 1
-            return True
-
-    def done(self) -> None:
-        with self._changed:
-            self._count -= 1
-            self._changed.notify_all()
-
-    def wait_empty(self, timeout: float) -> int:
-        """Wait until no batch is in hand or `timeout` passes; returns how many are still in hand."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._count == 0, timeout)
-            return self._count
 
 
 class Bridge:
