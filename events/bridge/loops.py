@@ -136,8 +136,8 @@ class Bridge:
         errors: list[BaseException] = []
 
         def loop() -> None:
-            handler = self.handler(self.new_sqs_client()) if self.new_sqs_client else self._handler
             try:
+                handler = self.handler(self.new_sqs_client()) if self.new_sqs_client else self._handler
                 self.run_loop(stop, handler)
             except BridgeBroken as exc:
                 log.error("%s", exc)

@@ -54,3 +54,26 @@ def test_four_loops_drain_the_queue_each_message_once(sqs, top, redis_url):
     assert (snapshot["received"], snapshot["deleted"], snapshot["redelivered"]) == (60, 60, 0)
     assert queue_depth(sqs, top.queue_url) == 0
     assert not runner.is_alive()
+
+
+def test_a_loop_that_cannot_start_stops_the_bridge_with_its_error(sqs, top, redis_url):
+    def no_client() -> Any:
+        raise RuntimeError("no SQS client today")
+
+    bridge = make_bridge(sqs, top, redis_url, new_sqs_client=no_client)
+    stop = threading.Event()
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            bridge.run(stop, threads=2)
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    runner.join(10)
+    stop.set()  # lets a bridge that missed the error end
+    runner.join(10)
+
+    assert [str(e) for e in raised] == ["no SQS client today"]
