@@ -41,8 +41,8 @@ class BatchHandler:
         routes: RoutingTable,
         stats: BridgeStats,
         poison_limit: PoisonLimit,
+        heartbeat: VisibilityHeartbeat,
         visibility_timeout: int,
-        heartbeat_seconds: float,
     ) -> None:
         self.queue = queue
         self.dlq_url = dlq_url
@@ -51,8 +51,8 @@ class BatchHandler:
         self.routes = routes
         self.stats = stats
         self.poison_limit = poison_limit
+        self.heartbeat = heartbeat
         self.visibility_timeout = visibility_timeout
-        self.heartbeat_seconds = heartbeat_seconds
 
     def handle(self, messages: Sequence[SqsMessage]) -> BatchOutcome:
         """Publish, dead-letter and delete one batch. Raises `BridgeBroken` (the batch untouched)
@@ -61,13 +61,7 @@ class BatchHandler:
         self.stats.count_received(messages)
         fates = [classify(message, intake=self.intake, routes=self.routes) for message in messages]
         self.poison_limit.admit([isinstance(fate, Poison) for fate in fates])
-        with VisibilityHeartbeat(
-            self.queue,
-            messages,
-            interval=self.heartbeat_seconds,
-            extend_to=self.visibility_timeout,
-            on_extended=lambda _n: self.stats.add(visibility_extensions=1),
-        ):
+        with self.heartbeat.watch(self.queue, messages):
             published = self._publish([fate for fate in fates if isinstance(fate, Publish)])
             dead_lettered = dead_letter(
                 self.queue.sqs, self.dlq_url, [fate for fate in fates if isinstance(fate, Poison)]

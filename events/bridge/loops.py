@@ -19,6 +19,7 @@ from events.backoff import Backoff
 from events.bridge.batch import BatchHandler
 from events.bridge.celery_publisher import TaskPublisher
 from events.bridge.fates import BatchOutcome
+from events.bridge.heartbeat import VisibilityHeartbeat
 from events.bridge.in_hand import InHand
 from events.bridge.intake import Intake
 from events.bridge.poison_limit import BridgeBroken, PoisonLimit
@@ -73,6 +74,11 @@ class Bridge:
         #: Each loop gets a client of its own from this, when given (else all share `sqs`).
         self.new_sqs_client = new_sqs_client
         self.in_hand = InHand()
+        self.heartbeat = VisibilityHeartbeat(
+            interval=self.heartbeat_seconds,
+            extend_to=visibility_timeout,
+            on_extended=lambda _n: self.stats.add(visibility_extensions=1),
+        )
         self._handler = self.handler(sqs)
 
     def handler(self, sqs: Any) -> BatchHandler:
@@ -85,8 +91,8 @@ class Bridge:
             routes=self.routes,
             stats=self.stats,
             poison_limit=self.poison_limit,
+            heartbeat=self.heartbeat,
             visibility_timeout=self.visibility_timeout,
-            heartbeat_seconds=self.heartbeat_seconds,
         )
 
     # -- one batch ---------------------------------------------------------
