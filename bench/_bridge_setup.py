@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from typing import Any
 import redis
 from celery import Celery
 
+from bench._events import sns_notification, user_envelope
 from bench.common import log
 from devstack.localstack import LocalStackServer
 from devstack.processes import free_port
@@ -23,9 +22,8 @@ from devstack.redis import RedisServer
 from events import types
 from events.aws import AwsSettings, client
 from events.bridge import Bridge, Route
-from events.celery_publisher import CeleryTaskPublisher
+from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.envelope import Envelope
-from events.samples import user_envelope
 from events.topology import Topology, TopologyNames, ensure_topology
 
 ROUTES = {types.USER_UPDATED: (Route("directory.apply_user_event", "events"),)}
@@ -46,9 +44,12 @@ class Rig:
         app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry=False)
         return app
 
-    def bridge(self, sqs: Any) -> Bridge:
+    def bridge(self, sqs: Any, loop_clients: list[Any] | None = None) -> Bridge:
+        """The bridge as run_bridge builds it: each receive loop with an SQS client of its own
+        (taken from `loop_clients` when given, so that building them is not timed)."""
         return Bridge(
             sqs=sqs,
+            new_sqs_client=loop_clients.pop if loop_clients else self.sqs,
             queue_url=self.top.queue_url,
             dlq_url=self.top.dlq_url,
             publisher=CeleryTaskPublisher(self.celery()),
@@ -80,15 +81,7 @@ def rig() -> Iterator[Rig]:
 
 def sns_wrapped(top: Topology, envelope: Envelope) -> str:
     """The body SNS delivers to a subscribed queue (no raw delivery)."""
-    return json.dumps(
-        {
-            "Type": "Notification",
-            "MessageId": str(uuid.uuid4()),
-            "TopicArn": top.topic_arn,
-            "Message": envelope.to_json(),
-            "Timestamp": "2026-11-23T10:00:00.000Z",
-        }
-    )
+    return sns_notification(top.topic_arn, envelope.to_json())
 
 
 def user_updated(version: int = 1) -> Envelope:
@@ -115,13 +108,13 @@ def fill(rig: Rig, bodies: list[str], queue_url: str | None = None, threads: int
 
 
 def raw_drain(rig: Rig, count: int, threads: int, queue_url: str | None = None) -> float:
-    """The ceiling: receive 10 + delete_message_batch, `threads` loops, until `count` are deleted."""
+    """The ceiling: receive 10 + delete_message_batch, `threads` loops each with a boto3 client of
+    its own (faster than one shared client), until `count` are deleted."""
     queue_url = queue_url or rig.top.queue_url
-    sqs = rig.sqs()
     done = [0]
     lock = threading.Lock()
 
-    def loop() -> None:
+    def loop(sqs: Any) -> None:
         while True:
             with lock:
                 if done[0] >= count:
@@ -138,8 +131,8 @@ def raw_drain(rig: Rig, count: int, threads: int, queue_url: str | None = None) 
             with lock:
                 done[0] += len(messages)
 
+    workers = [threading.Thread(target=loop, args=(rig.sqs(),)) for _ in range(threads)]
     started = time.perf_counter()
-    workers = [threading.Thread(target=loop) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -149,7 +142,7 @@ def raw_drain(rig: Rig, count: int, threads: int, queue_url: str | None = None) 
 
 def bridge_drain(rig: Rig, count: int, threads: int) -> float:
     """The bridge: received -> tasks accepted by Redis -> deleted, `threads` loops, until `count` deleted."""
-    bridge = rig.bridge(rig.sqs())
+    bridge = rig.bridge(rig.sqs(), loop_clients=[rig.sqs() for _ in range(threads)])
     stop = threading.Event()
     started = time.perf_counter()
     runner = threading.Thread(target=bridge.run, args=(stop,), kwargs={"threads": threads})

@@ -4,6 +4,7 @@ under the users service's settings, where its models cannot be imported)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -35,4 +36,19 @@ def user_envelope(
         aggregate_version=version,
         producer="hr_monolith",
         payload=payload,
+    )
+
+
+def sns_notification(topic_arn: str, message: str) -> str:
+    """The SQS body SNS delivers for `message` to a subscribed queue (no raw delivery): what the
+    bridge accepts."""
+    return json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": str(uuid.uuid4()),
+            "TopicArn": topic_arn,
+            "Message": message,
+            "Timestamp": "2026-11-23T10:00:00.000Z",
+            "SignatureVersion": "1",
+        }
     )

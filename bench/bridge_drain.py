@@ -1,46 +1,68 @@
 """bridge_drain: the bridge's drain rate (received -> tasks in Redis -> deleted) vs a raw receive+delete loop.
 
 Same emulator (LocalStack, natively), same queue contents (SNS-wrapped user.updated
-events), same number of threads; rounds alternate so that load drifts hit both.
+events), same number of threads, each thread with a boto3 client of its own on both sides;
+rounds alternate so that load drifts hit both. The machine is shared, so CPU per message
+is reported too: the bench process alone (the client side) and with its children
+(LocalStack and Redis).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from bench._bridge_setup import bridge_drain, fill, raw_drain, rig, sns_wrapped, user_updated
-from bench.common import emit, log, median, result
+from bench.common import cpu_seconds, emit, log, median, result
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "2000"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
+def measured(drain: Callable[[], float]) -> tuple[float, float, float]:
+    """(events/s, client CPU ms per event, client + emulator + Redis CPU ms per event)."""
+    me = os.getpid()
+    client, everything = cpu_seconds(me, descendants=False), cpu_seconds(me)
+    seconds = drain()
+    client = cpu_seconds(me, descendants=False) - client
+    everything = cpu_seconds(me) - everything
+    return EVENTS / seconds, 1000 * client / EVENTS, 1000 * everything / EVENTS
+
+
 def main() -> None:
     with rig() as r:
-        raw_rates, bridge_rates = [], []
+        raw: list[tuple[float, float, float]] = []
+        bridge: list[tuple[float, float, float]] = []
         for round_ in range(ROUNDS):
             bodies = [sns_wrapped(r.top, user_updated()) for _ in range(EVENTS)]
             fill(r, bodies)
-            raw_rates.append(EVENTS / raw_drain(r, EVENTS, THREADS))
+            raw.append(measured(lambda: raw_drain(r, EVENTS, THREADS)))
             fill(r, bodies)
             r.flush_broker()
-            bridge_rates.append(EVENTS / bridge_drain(r, EVENTS, THREADS))
-            log(f"round {round_ + 1}: raw {raw_rates[-1]:.0f}/s, bridge {bridge_rates[-1]:.0f}/s")
+            bridge.append(measured(lambda: bridge_drain(r, EVENTS, THREADS)))
+            log(
+                f"round {round_ + 1}: raw {raw[-1][0]:.0f}/s ({raw[-1][1]:.2f} ms CPU/event client side), "
+                f"bridge {bridge[-1][0]:.0f}/s ({bridge[-1][1]:.2f} ms CPU/event client side)"
+            )
         emit(
             result(
                 "bridge_drain",
                 unit="events/s",
-                value=median(bridge_rates),
-                baseline=median(raw_rates),
+                value=median([b[0] for b in bridge]),
+                baseline=median([b[0] for b in raw]),
                 params={
                     "emulator": r.emulator,
                     "events_per_round": EVENTS,
                     "threads": THREADS,
                     "rounds": ROUNDS,
-                    "bridge_rates": [round(x, 1) for x in bridge_rates],
-                    "raw_rates": [round(x, 1) for x in raw_rates],
-                    "baseline_is": "raw receive_message(10)+delete_message_batch loop, same threads",
+                    "bridge_rates": [round(b[0], 1) for b in bridge],
+                    "raw_rates": [round(b[0], 1) for b in raw],
+                    "bridge_client_cpu_ms_per_event": round(median([b[1] for b in bridge]), 3),
+                    "raw_client_cpu_ms_per_event": round(median([b[1] for b in raw]), 3),
+                    "bridge_total_cpu_ms_per_event": round(median([b[2] for b in bridge]), 3),
+                    "raw_total_cpu_ms_per_event": round(median([b[2] for b in raw]), 3),
+                    "baseline_is": "raw receive_message(10)+delete_message_batch loop, a client per thread",
                 },
             )
         )

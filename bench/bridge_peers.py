@@ -42,7 +42,7 @@ def inline_listener(r: Rig, count: int) -> float:
     from users_service.directory import services
 
     sqs = r.sqs()
-    bridge = r.bridge(sqs)  # only for its decode (unwrap + topic check + validation), same as the bridge
+    bridge = r.bridge(sqs)  # only for its intake (unwrap + topic check + validation), same as the bridge
     handled = 0
     started = time.perf_counter()
     while handled < count:
@@ -50,7 +50,7 @@ def inline_listener(r: Rig, count: int) -> float:
             QueueUrl=r.top.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
         ).get("Messages", [])
         for message in messages:
-            envelope = bridge.decode(message["Body"])
+            envelope = bridge.intake.envelope(message["Body"])
             services.apply_user_event(envelope=envelope.to_dict(), task_name="directory.apply_user_event")
         if messages:
             sqs.delete_message_batch(

@@ -20,7 +20,7 @@ from bench.common import emit, log, median, result
 from devstack.processes import free_port
 from devstack.redis import RedisServer
 from events.bridge import TaskMessage, task_id_for
-from events.celery_publisher import CeleryTaskPublisher
+from events.bridge.celery_publisher import CeleryTaskPublisher
 
 TASKS = int(os.environ.get("BENCH_TASKS", "5000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))

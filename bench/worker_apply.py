@@ -93,7 +93,7 @@ def direct_rate() -> float:
 def publish(envelopes: list[dict]) -> None:
     """As the bridge does: pipelined batches of tasks with their deterministic ids."""
     from events.bridge import TaskMessage, task_id_for
-    from events.celery_publisher import CeleryTaskPublisher
+    from events.bridge.celery_publisher import CeleryTaskPublisher
     from users_service.celery import app
 
     publisher = CeleryTaskPublisher(app)

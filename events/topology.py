@@ -24,7 +24,8 @@ class TopologyNames:
     #: Receives before SQS moves a message to the DLQ by itself (the backstop).
     max_receive_count: int = 5
     visibility_timeout: int = 30
-    #: Raw delivery puts the envelope straight in the SQS body; the bridge reads both shapes.
+    #: Raw delivery puts the envelope straight in the SQS body, without the SNS notification (and its
+    #: TopicArn). The bridge reads the same setting: it accepts bare envelopes only when this is on.
     raw_delivery: bool = False
 
     @classmethod
@@ -65,7 +66,25 @@ def ensure_topology(sns: Any, sqs: Any, names: TopologyNames | None = None) -> T
 
     queue_url = sqs.create_queue(QueueName=names.queue)["QueueUrl"]
     queue_arn = _queue_arn(sqs, queue_url)
-    policy = {
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            "VisibilityTimeout": str(names.visibility_timeout),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(names.max_receive_count)}
+            ),
+            "Policy": json.dumps(queue_policy(queue_arn, topic_arn)),
+        },
+    )
+    subscription_arn = _subscribe(sns, topic_arn, queue_arn, raw_delivery=names.raw_delivery)
+    return Topology(topic_arn, queue_url, queue_arn, dlq_url, dlq_arn, subscription_arn)
+
+
+def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """The queue's resource policy: SNS may send to it on behalf of our topic, and no one else is
+    granted anything. (Principals of the account itself still need an IAM permission to send: give
+    it to the DLQ redrive's role only, never to the bridge; see docs/bridge-intake.md.)"""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -78,24 +97,30 @@ def ensure_topology(sns: Any, sqs: Any, names: TopologyNames | None = None) -> T
             }
         ],
     }
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={
-            "VisibilityTimeout": str(names.visibility_timeout),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(names.max_receive_count)}
-            ),
-            "Policy": json.dumps(policy),
-        },
-    )
-    subscription_arn = sns.subscribe(
+
+
+def _subscribe(sns: Any, topic_arn: str, queue_arn: str, *, raw_delivery: bool) -> str:
+    """The queue's subscription to the topic, with RawMessageDelivery as configured.
+
+    SNS refuses to subscribe again with different attributes ("Subscription already exists with
+    different attributes"), so an existing subscription is found and its attribute set instead.
+    """
+    raw = "true" if raw_delivery else "false"
+    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+        for subscription in page.get("Subscriptions", []):
+            if subscription.get("Protocol") == "sqs" and subscription.get("Endpoint") == queue_arn:
+                arn = subscription["SubscriptionArn"]
+                sns.set_subscription_attributes(
+                    SubscriptionArn=arn, AttributeName="RawMessageDelivery", AttributeValue=raw
+                )
+                return arn
+    return sns.subscribe(
         TopicArn=topic_arn,
         Protocol="sqs",
         Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true" if names.raw_delivery else "false"},
+        Attributes={"RawMessageDelivery": raw},
         ReturnSubscriptionArn=True,
     )["SubscriptionArn"]
-    return Topology(topic_arn, queue_url, queue_arn, dlq_url, dlq_arn, subscription_arn)
 
 
 def main() -> int:

@@ -178,6 +178,13 @@ BRIDGE_BROKER_CONNECT_TIMEOUT = env.float("BRIDGE_BROKER_CONNECT_TIMEOUT", defau
 BRIDGE_BROKER_SOCKET_TIMEOUT = env.float("BRIDGE_BROKER_SOCKET_TIMEOUT", default=5.0)
 # How often run_bridge publishes its counters to /metrics.
 BRIDGE_METRICS_INTERVAL = env.float("BRIDGE_METRICS_INTERVAL", default=5.0)
+# Stop (exit 1, batch left in SQS) when more than this share of the last BRIDGE_POISON_WINDOW
+# messages was poison, once at least BRIDGE_POISON_MIN_MESSAGES were seen; 1 = never stop.
+BRIDGE_POISON_WINDOW = env.int("BRIDGE_POISON_WINDOW", default=100)
+BRIDGE_POISON_MIN_MESSAGES = env.int("BRIDGE_POISON_MIN_MESSAGES", default=20)
+BRIDGE_POISON_MAX_RATIO = env.float("BRIDGE_POISON_MAX_RATIO", default=0.5)
+# On SIGTERM, wait at most this long for the batches in hand (never for a long poll).
+BRIDGE_STOP_GRACE_SECONDS = env.float("BRIDGE_STOP_GRACE_SECONDS", default=2.0)
 
 # --- the monolith, for resources and reconciliation --------------------------
 MONOLITH_URL = env.str("MONOLITH_URL", default="http://127.0.0.1:8000")

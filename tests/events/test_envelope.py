@@ -9,8 +9,8 @@ import pytest
 from events import types
 from events.envelope import MAX_ENVELOPE_BYTES, Envelope
 from events.errors import InvalidEvent, InvalidMessage
-from events.samples import user_snapshot
 from events.validation import known_event_types, validate_envelope
+from tests.samples import user_snapshot
 
 
 def snapshot(**overrides):
@@ -105,3 +105,13 @@ def test_publish_batches_respect_both_sns_limits():
     # Three big entries overflow 256 KiB: two to a call; an oversized one stands alone.
     assert batch_slices([big, big, big, 10]) == [slice(0, 2), slice(2, 4)]
     assert batch_slices([10, SNS_BATCH_MAX_BYTES + 1, 10]) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+
+
+def test_to_dict_is_what_asdict_gives_and_an_independent_copy():
+    import dataclasses
+
+    event = user_event()
+    data = event.to_dict()
+    assert data == dataclasses.asdict(event)
+    data["payload"]["email"] = "changed@example.com"
+    assert event.payload["email"] == "ada@example.com"

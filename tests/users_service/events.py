@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from events import types
-from events.samples import user_envelope
+from tests.samples import user_envelope
 
 
 def user_state_event(

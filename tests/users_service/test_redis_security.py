@@ -18,7 +18,7 @@ from kombu import Connection
 from devstack.processes import free_port
 from devstack.redis import RedisServer, TlsFiles
 from events.bridge import TaskMessage
-from events.celery_publisher import CeleryTaskPublisher
+from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.errors import TransientError
 from shared_settings.env import Env
 from tests.users_service.cache.conftest import use_cache

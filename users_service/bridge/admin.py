@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
-from events.dead_letters import DeadLetterFilter
+from events.bridge.dlq import DeadLetterFilter
 from users_service.bridge.models import DeadLetter
 from users_service.bridge.wiring import dead_letter_queue
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from events.bridge import BridgeStats
+from events.bridge.stats import BridgeStats
 from users_service.ops import metrics
 
 #: BridgeStats field -> counter name in /metrics.

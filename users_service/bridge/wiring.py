@@ -1,38 +1,44 @@
-"""Build the bridge from settings: SQS client, topology, allow-list, Celery publisher."""
+"""Build the bridge from settings: SQS clients, topology, intake rules, Celery publisher, limits."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 
 from events.aws import AwsSettings, client
 from events.bridge import Bridge, BridgeStats
-from events.celery_publisher import CeleryTaskPublisher
-from events.dead_letters import DeadLetterQueue
-from events.topology import Topology, TopologyNames, ensure_topology
+from events.bridge.celery_publisher import CeleryTaskPublisher
+from events.bridge.dlq import DeadLetterQueue
+from events.bridge.poison_limit import PoisonLimit
+from events.topology import TopologyNames, ensure_topology
 from users_service.celery import app as celery_app
 from users_service.routing import ROUTES
 
 
-def topology() -> Topology:
-    aws = AwsSettings.from_env()
-    return ensure_topology(client("sns", aws), client("sqs", aws), TopologyNames.from_env())
+def bridge_sqs_client(aws: AwsSettings) -> Any:
+    """An SQS client for one receive loop: a read timeout just past the long poll, one retry.
 
-
-def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
-    aws = AwsSettings.from_env()
-    # A long poll returns after BRIDGE_WAIT_SECONDS; an emulator or network that stops answering
-    # must not hold a loop (and so SIGTERM) for long: a short read timeout and one retry here,
-    # the loop's own backoff after that. Bound: 2 x (BRIDGE_WAIT_SECONDS + 5) s.
-    sqs = client(
+    A stop does not wait for a long poll (events/bridge/loops.py), so these bound only how long a
+    loop stays blind when SQS stops answering, not how long SIGTERM takes.
+    """
+    return client(
         "sqs",
         aws,
         read_timeout=settings.BRIDGE_WAIT_SECONDS + 5,
         retries={"max_attempts": 2, "mode": "standard"},
     )
+
+
+def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
+    aws = AwsSettings.from_env()
+    sqs = bridge_sqs_client(aws)
     names = TopologyNames.from_env()
     top = ensure_topology(client("sns", aws), sqs, names)
     return Bridge(
         sqs=sqs,
+        # A client per loop: loops sharing one contend on its connection pool (bench/bridge_drain).
+        new_sqs_client=lambda: bridge_sqs_client(aws),
         queue_url=top.queue_url,
         dlq_url=top.dlq_url,
         publisher=CeleryTaskPublisher(
@@ -42,11 +48,19 @@ def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
         ),
         routes=ROUTES,
         allowed_topic_arns=settings.BRIDGE_ALLOWED_TOPIC_ARNS or [top.topic_arn],
+        # The subscription and the bridge read the same setting: they cannot disagree.
+        raw_delivery=names.raw_delivery,
         wait_seconds=settings.BRIDGE_WAIT_SECONDS,
         stats=stats,
+        poison_limit=PoisonLimit(
+            window=settings.BRIDGE_POISON_WINDOW,
+            min_messages=settings.BRIDGE_POISON_MIN_MESSAGES,
+            max_ratio=settings.BRIDGE_POISON_MAX_RATIO,
+        ),
         max_backoff_seconds=settings.BRIDGE_MAX_BACKOFF_SECONDS,
         visibility_timeout=names.visibility_timeout,
         heartbeat_seconds=settings.BRIDGE_HEARTBEAT_SECONDS,
+        stop_grace_seconds=settings.BRIDGE_STOP_GRACE_SECONDS,
     )
 
 

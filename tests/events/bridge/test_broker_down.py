@@ -16,7 +16,7 @@ import redis
 from devstack.processes import free_port, wait_until
 from devstack.redis import RedisServer
 from events import types
-from events.celery_publisher import CeleryTaskPublisher
+from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.errors import TransientError
 from tests.events.bridge.helpers import APPLY, celery_app, make_bridge, publish, queue_depth, queued_task_ids
 from tests.events.test_envelope import user_event

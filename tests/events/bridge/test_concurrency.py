@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 from events import types
-from tests.events.bridge.helpers import APPLY, make_bridge, queue_depth, queued_task_ids
+from tests.events.bridge.helpers import APPLY, make_bridge, queue_depth, queued_task_ids, send_notifications
 from tests.events.test_envelope import user_event
 
 
@@ -36,13 +36,7 @@ class AtomicReceive:
 
 def test_four_loops_drain_the_queue_each_message_once(sqs, top, redis_url):
     events = [user_event(types.USER_UPDATED, version=v) for v in range(1, 61)]
-    for start in range(0, len(events), 10):
-        sqs.send_message_batch(
-            QueueUrl=top.queue_url,
-            Entries=[
-                {"Id": str(i), "MessageBody": e.to_json()} for i, e in enumerate(events[start : start + 10])
-            ],
-        )
+    send_notifications(sqs, top, [e.to_json() for e in events])
     bridge = make_bridge(AtomicReceive(sqs), top, redis_url, visibility_timeout=30, heartbeat_seconds=0)
     sqs.set_queue_attributes(QueueUrl=top.queue_url, Attributes={"VisibilityTimeout": "30"})
     stop = threading.Event()
@@ -60,3 +54,26 @@ def test_four_loops_drain_the_queue_each_message_once(sqs, top, redis_url):
     assert (snapshot["received"], snapshot["deleted"], snapshot["redelivered"]) == (60, 60, 0)
     assert queue_depth(sqs, top.queue_url) == 0
     assert not runner.is_alive()
+
+
+def test_a_loop_that_cannot_start_stops_the_bridge_with_its_error(sqs, top, redis_url):
+    def no_client() -> Any:
+        raise RuntimeError("no SQS client today")
+
+    bridge = make_bridge(sqs, top, redis_url, new_sqs_client=no_client)
+    stop = threading.Event()
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            bridge.run(stop, threads=2)
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    runner.join(10)
+    stop.set()  # lets a bridge that missed the error end
+    runner.join(10)
+
+    assert [str(e) for e in raised] == ["no SQS client today"]

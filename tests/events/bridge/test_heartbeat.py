@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from events import types
 from events.bridge import TaskMessage
-from events.celery_publisher import CeleryTaskPublisher
+from events.bridge.celery_publisher import CeleryTaskPublisher
 from tests.events.bridge.helpers import APPLY, celery_app, make_bridge, publish, queue_depth, queued_task_ids
 from tests.events.test_envelope import user_event
 

@@ -1,4 +1,5 @@
-"""Unwrapping: SNS-wrapped and raw-delivery messages both fan out; a foreign TopicArn is refused."""
+"""Intake: SNS notifications from an allowed topic fan out; a foreign TopicArn or a bare envelope
+is refused, unless the subscription is raw (`raw_delivery`): then a bare envelope is accepted."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 
 from events import types
 from events.envelope import Envelope
+from events.topology import TopologyNames, ensure_topology
 from tests.conftest import receive_all
 from tests.events.bridge.helpers import (
     APPLY,
@@ -34,25 +36,49 @@ def test_sns_wrapped_event_fans_out_with_deterministic_task_ids(sns, sqs, top, r
     assert receive_all(sqs, top.queue_url) == []
 
 
-def test_raw_delivery_message_is_accepted(sqs, top, redis_url):
+def test_bare_envelope_sent_straight_to_the_queue_is_refused(sqs, top, redis_url):
     event = user_event(types.USER_UPDATED, version=2)
     sqs.send_message(QueueUrl=top.queue_url, MessageBody=event.to_json())
 
     outcome = make_bridge(sqs, top, redis_url).poll_once()
 
-    assert outcome.deleted == 1
-    assert queued_task_ids(redis_url) == [f"{event.event_id}:{APPLY}"]
+    assert (outcome.dead_lettered, outcome.deleted) == (1, 1)
+    assert dlq_reasons(sqs, top) == ["not_an_sns_notification"]
+    assert queued_tasks(redis_url, "events") == []
 
 
-def test_raw_delivery_subscription_end_to_end(sns, sqs, top, redis_url):
-    sns.set_subscription_attributes(
-        SubscriptionArn=top.subscription_arn, AttributeName="RawMessageDelivery", AttributeValue="true"
-    )
+def test_raw_delivery_subscription_end_to_end(sns, sqs, redis_url):
+    top = ensure_topology(sns, sqs, TopologyNames(visibility_timeout=1, raw_delivery=True))
     event = user_event(types.USER_UPDATED, version=4)
     publish(sns, top, event)
 
-    assert make_bridge(sqs, top, redis_url).poll_once().deleted == 1
+    assert make_bridge(sqs, top, redis_url, raw_delivery=True).poll_once().deleted == 1
     assert queued_task_ids(redis_url) == [f"{event.event_id}:{APPLY}"]
+
+
+def test_raw_delivery_off_refuses_what_a_raw_subscription_delivers(sns, sqs, redis_url):
+    """The setting and the subscription must agree; they read the same EVENTS_RAW_DELIVERY."""
+    top = ensure_topology(sns, sqs, TopologyNames(visibility_timeout=1, raw_delivery=True))
+    publish(sns, top, user_event(types.USER_UPDATED))
+
+    assert make_bridge(sqs, top, redis_url).poll_once().dead_lettered == 1
+    assert dlq_reasons(sqs, top) == ["not_an_sns_notification"]
+
+
+def test_notification_with_a_message_that_is_not_a_string_is_poison(sqs, top, redis_url):
+    """A JSON object as `Message` once raised TypeError inside the loop and killed the bridge."""
+    notification = {
+        "Type": "Notification",
+        "MessageId": str(uuid.uuid4()),
+        "TopicArn": top.topic_arn,
+        "Message": user_event().to_dict(),
+    }
+    sqs.send_message(QueueUrl=top.queue_url, MessageBody=json.dumps(notification))
+
+    outcome = make_bridge(sqs, top, redis_url).poll_once()
+
+    assert (outcome.dead_lettered, outcome.deleted) == (1, 1)
+    assert dlq_reasons(sqs, top) == ["bad_sns_notification"]
 
 
 def test_event_with_no_tasks_is_acknowledged(sns, sqs, top, redis_url):
@@ -95,8 +121,7 @@ def test_a_second_allowed_topic_is_accepted(sns, sqs, top, redis_url):
         "Message": user_event(types.USER_UPDATED).to_json(),
     }
     sqs.send_message(QueueUrl=top.queue_url, MessageBody=json.dumps(wrapped))
-    bridge = make_bridge(sqs, top, redis_url)
-    bridge.allowed_topic_arns = frozenset({top.topic_arn, other})
+    bridge = make_bridge(sqs, top, redis_url, allowed_topic_arns=[top.topic_arn, other])
 
     assert bridge.poll_once().deleted == 1
     assert len(queued_task_ids(redis_url)) == 1

@@ -1,9 +1,11 @@
-"""`run_bridge` as a real process against the moto server, and a TCP proxy that can hold SQS deletes.
+"""`run_bridge` as a real process against the moto server, and a TCP proxy that can hold SQS calls.
 
 The proxy forwards bytes between the bridge and the moto server unchanged; when
 `hold_deletes` is set it stops forwarding any request that is a
 `DeleteMessageBatch`, so a test can catch the bridge after Redis accepted a
-batch and before SQS deleted it, and kill it there.
+batch and before SQS deleted it, and kill it there. When `freeze` is set it stops
+forwarding anything, either way, keeping every connection open: an emulator that
+stops answering.
 """
 
 from __future__ import annotations
@@ -21,19 +23,17 @@ from events.topology import Topology
 def bridge_env(*, aws_endpoint: str, broker_url: str, tmp_path: Path, **extra: str) -> dict:
     """The environment of one run_bridge process, on queues of its own (the moto server is shared)."""
     suffix = uuid.uuid4().hex[:8]
-    return stack_env(
-        aws_endpoint=aws_endpoint,
-        redis_url=broker_url.rsplit("/", 1)[0],
-        VAR_DIR=str(tmp_path / "var"),
-        CELERY_BROKER_URL=broker_url,
-        EVENTS_TOPIC_NAME=f"events-{suffix}",
-        EVENTS_QUEUE_NAME=f"queue-{suffix}",
-        EVENTS_DLQ_NAME=f"dlq-{suffix}",
-        BRIDGE_WAIT_SECONDS="1",
-        BRIDGE_METRICS_INTERVAL="1",
-        LOG_LEVEL="INFO",
-        **extra,
-    )
+    settings = {
+        "VAR_DIR": str(tmp_path / "var"),
+        "CELERY_BROKER_URL": broker_url,
+        "EVENTS_TOPIC_NAME": f"events-{suffix}",
+        "EVENTS_QUEUE_NAME": f"queue-{suffix}",
+        "EVENTS_DLQ_NAME": f"dlq-{suffix}",
+        "BRIDGE_WAIT_SECONDS": "1",
+        "BRIDGE_METRICS_INTERVAL": "1",
+        "LOG_LEVEL": "INFO",
+    }
+    return stack_env(aws_endpoint=aws_endpoint, redis_url=broker_url.rsplit("/", 1)[0], **(settings | extra))
 
 
 def start_bridge(env: dict, tmp_path: Path, *, threads: int = 1, name: str = "bridge") -> ManagedProcess:
@@ -65,6 +65,7 @@ class SqsProxy:
         self.port = free_port()
         self.hold_deletes = threading.Event()
         self.held = threading.Event()
+        self.freeze = threading.Event()
         self._closed = threading.Event()
         self._server = socket.create_server(("127.0.0.1", self.port))
         self._server.settimeout(0.2)
@@ -98,6 +99,9 @@ class SqsProxy:
                 except OSError:
                     return
                 if not data:
+                    return
+                if self.freeze.is_set():
+                    self._closed.wait()  # nothing goes through any more, and no connection closes
                     return
                 if from_bridge and self.hold_deletes.is_set() and b"DeleteMessageBatch" in data:
                     self.held.set()

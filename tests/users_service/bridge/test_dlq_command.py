@@ -40,7 +40,7 @@ def test_list_filters_by_reason_and_event_type(dead_letters):
 def test_show_prints_the_body_and_the_reason(dead_letters):
     [entry] = listed("--reason", "bad_json")
     shown = json.loads(dlq("show", entry["message_id"]))
-    assert shown["body"] == "{not json"
+    assert shown["body"] == dead_letters["bad_json"]
     assert shown["reason"] == "bad_json"
     assert shown["detail"]
 

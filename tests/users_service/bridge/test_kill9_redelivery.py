@@ -23,6 +23,7 @@ from devstack.redis import RedisServer
 from events import types
 from events.aws import AwsSettings, client
 from tests.events.bridge.helpers import APPLY, queue_depth, queued_task_ids
+from tests.samples import sns_notification
 from tests.users_service.bridge.processes import SqsProxy, bridge_env, start_bridge, topology_for
 from tests.users_service.events import new_user_id, user_state_event
 from users_service.directory import services
@@ -58,7 +59,9 @@ def test_bridge_killed_between_publish_and_delete_is_harmless(moto_server, own_r
     user_id = new_user_id()
     events = [user_state_event(user_id, version, types.USER_UPDATED) for version in (1, 2, 3)]
     for event in events:  # all queued before the bridge starts: they arrive as one batch
-        sqs.send_message(QueueUrl=top.queue_url, MessageBody=json.dumps(event))
+        sqs.send_message(
+            QueueUrl=top.queue_url, MessageBody=sns_notification(top.topic_arn, json.dumps(event))
+        )
 
     # Hold deletes before the bridge starts: it may receive and delete its first batch at once.
     proxy.hold_deletes.set()

@@ -8,7 +8,8 @@ import signal
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError
 
-from events.dead_letters import DeadLetter, DeadLetterFilter
+from events.bridge.dead_letters import DeadLetter
+from events.bridge.dlq import DeadLetterFilter
 from users_service.bridge.wiring import dead_letter_queue
 
 

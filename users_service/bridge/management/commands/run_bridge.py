@@ -1,4 +1,9 @@
-"""`manage.py users run_bridge`: drain SQS into Celery until SIGTERM/SIGINT."""
+"""`manage.py users run_bridge`: drain SQS into Celery until SIGTERM/SIGINT.
+
+Exits 0 within BRIDGE_STOP_GRACE_SECONDS (+ a moment) of the signal, whatever SQS does: the
+batches in hand are finished, long polls are not waited for. Exits 1 with the reason when the
+poison limit says the bridge itself looks broken.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from events.bridge.poison_limit import BridgeBroken
 from users_service.bridge.stats_export import StatsExporter
 from users_service.bridge.wiring import build_bridge
 
@@ -42,6 +48,8 @@ class Command(BaseCommand):
         self.stdout.write(f"bridge: {threads} loops on {bridge.queue_url}")
         try:
             bridge.run(stop, threads=threads)
+        except BridgeBroken as exc:
+            raise CommandError(f"bridge stopped: {exc}") from exc
         finally:
             stop.set()
             exporting.join()

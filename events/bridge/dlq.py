@@ -7,71 +7,16 @@ to the main queue and deletes it from the DLQ only after SQS accepted the copy.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from events.bridge import DLQ_DETAIL_ATTRIBUTE, DLQ_REASON_ATTRIBUTE, SQS_BATCH_LIMIT
+from events.bridge.dead_letters import DeadLetter
+from events.bridge.sqs_batch import SQS_BATCH_LIMIT, chunks
 
 log = logging.getLogger(__name__)
-
-#: Reason shown for messages SQS moved by itself (the queue's maxReceiveCount redrive policy).
-REASON_MAX_RECEIVES = "max_receive_count"
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """One message in the DLQ, with what the bridge recorded about it."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    reason: str
-    detail: str
-    source_message_id: str
-    sent_at: datetime | None
-    receive_count: int
-    event_type: str | None
-    event_id: str | None
-
-    @classmethod
-    def from_sqs(cls, message: dict[str, Any]) -> DeadLetter:
-        attributes = message.get("MessageAttributes", {})
-        system = message.get("Attributes", {})
-        event_type, event_id = _event_identity(message["Body"])
-        sent = system.get("SentTimestamp")
-        return cls(
-            message_id=message["MessageId"],
-            receipt_handle=message["ReceiptHandle"],
-            body=message["Body"],
-            reason=attributes.get(DLQ_REASON_ATTRIBUTE, {}).get("StringValue", REASON_MAX_RECEIVES),
-            detail=attributes.get(DLQ_DETAIL_ATTRIBUTE, {}).get("StringValue", ""),
-            source_message_id=attributes.get("source_message_id", {}).get("StringValue", ""),
-            sent_at=datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None,
-            receive_count=int(system.get("ApproximateReceiveCount", "1")),
-            event_type=event_type,
-            event_id=event_id,
-        )
-
-
-def _event_identity(body: str) -> tuple[str | None, str | None]:
-    """Best effort: the event type and id inside a (maybe SNS-wrapped, maybe broken) body."""
-    try:
-        data = json.loads(body)
-        if isinstance(data, dict) and data.get("Type") == "Notification":
-            data = json.loads(data.get("Message", ""))
-    except (ValueError, TypeError):
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    event_type, event_id = data.get("event_type"), data.get("event_id")
-    return (
-        event_type if isinstance(event_type, str) else None,
-        event_id if isinstance(event_id, str) else None,
-    )
 
 
 @dataclass(frozen=True)
@@ -134,7 +79,7 @@ class DeadLetterQueue:
 
     def _release(self, letters: Sequence[DeadLetter]) -> None:
         """Make messages visible again at once."""
-        for chunk in _chunks(letters, SQS_BATCH_LIMIT):
+        for chunk in chunks(letters):
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.dlq_url,
                 Entries=[
@@ -157,7 +102,7 @@ class DeadLetterQueue:
         chosen = [letter for letter in letters if where.matches(letter)]
         self._release([letter for letter in letters if not where.matches(letter)])
         result = RedriveResult()
-        for chunk in _chunks(chosen, SQS_BATCH_LIMIT):
+        for chunk in chunks(chosen):
             response = self.sqs.send_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "MessageBody": letter.body} for i, letter in enumerate(chunk)],
@@ -179,7 +124,7 @@ class DeadLetterQueue:
         return [letter.message_id for letter in chosen]
 
     def _delete(self, letters: Sequence[DeadLetter]) -> None:
-        for chunk in _chunks(letters, SQS_BATCH_LIMIT):
+        for chunk in chunks(letters):
             response = self.sqs.delete_message_batch(
                 QueueUrl=self.dlq_url,
                 Entries=[
@@ -192,8 +137,3 @@ class DeadLetterQueue:
                 log.warning(
                     "DLQ delete failed for %s: %s", chunk[int(entry["Id"])].message_id, entry.get("Code")
                 )
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

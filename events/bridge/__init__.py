@@ -1,0 +1,16 @@
+"""The SQS bridge: drain the event queue and fan each event out as Celery tasks on the broker.
+
+In the order a message meets them: `received` (a typed view of an SQS message), `intake`
+(SNS notification -> envelope), `routing` (envelope -> tasks), `fates` (what becomes of a
+message), `poison_limit` (stop when the bridge itself looks broken), `batch` (one batch:
+publish, dead-letter, delete), `sqs_batch` (SQS calls, ten a time), `loops` (the receive
+loops and their stop), `in_hand` (what a stop waits for). Beside them: `celery_publisher`,
+`heartbeat` (visibility of a slow batch), `dead_letters` (the DLQ message format), `dlq`
+(browse/redrive/purge) and `stats`.
+"""
+
+from events.bridge.loops import Bridge
+from events.bridge.routing import Route, RoutingTable, TaskMessage, task_id_for
+from events.bridge.stats import BridgeStats
+
+__all__ = ["Bridge", "BridgeStats", "Route", "RoutingTable", "TaskMessage", "task_id_for"]

@@ -1,0 +1,51 @@
+"""What an event fans out to: the routing table's types and the task messages built from it.
+
+The table itself (event type -> routes) belongs to the consuming service
+(`users_service/routing.py`); the bridge only reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from events.envelope import Envelope
+from events.errors import InvalidMessage
+
+REASON_UNROUTABLE = "unroutable"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One task an event type fans out to."""
+
+    task: str
+    queue: str
+
+
+RoutingTable = Mapping[str, Sequence[Route]]
+
+
+@dataclass(frozen=True)
+class TaskMessage:
+    task_id: str
+    task: str
+    queue: str
+    envelope: dict[str, Any]
+
+
+def task_id_for(event_id: str, task: str) -> str:
+    """Deterministic task id: a redelivered event produces the same ids."""
+    return f"{event_id}:{task}"
+
+
+def tasks_for(envelope: Envelope, routes: RoutingTable) -> list[TaskMessage]:
+    """The tasks an event fans out to (maybe none); an event type not in the table is poison."""
+    if envelope.event_type not in routes:
+        raise InvalidMessage(REASON_UNROUTABLE, path="event_type", validator="routing_table")
+    data = envelope.to_dict()
+    return [
+        TaskMessage(task_id_for(envelope.event_id, route.task), route.task, route.queue, data)
+        for route in routes[envelope.event_type]
+    ]
