@@ -1,8 +1,7 @@
 #!/bin/bash
 set -o errexit -o pipefail -o nounset
 
-# Exactly one beat: a second one would schedule every report twice.
+# The scheduler is CELERY_BEAT_SCHEDULER: behind a Redis lock, so a second beat only stands by.
 exec celery -A users_service beat \
-    --scheduler django_celery_beat.schedulers:DatabaseScheduler \
     --schedule "${VAR_DIR:-/app/var}/celerybeat-schedule" \
     --loglevel "${LOG_LEVEL:-INFO}"
