@@ -1,19 +1,19 @@
 """How every Celery task of the users service fails, retries and waits.
 
 `ServiceTask` is the app's task class (`task_cls`), so every task gets it. A task
-family declares the errors that may clear by themselves once, as the task option
-`transient_errors`; the task then retries them with the project's backoff
-(`events.backoff.Backoff`, capped per queue role), at most `CELERY_TASK_MAX_RETRIES`
-times, and fails on anything else at once. A countdown/ETA too long for the
-queue's visibility timeout is refused, and a task that finally fails is recorded
-in the `FailedTask` table so that admin can re-enqueue it.
+family declares the errors that may clear by themselves once, with Celery's own
+task option `autoretry_for`; Celery retries them through `ServiceTask.retry`, which
+waits the project's backoff (`events.backoff.Backoff`, capped per queue role), at
+most `CELERY_TASK_MAX_RETRIES` times. Anything else fails at once. A countdown/ETA
+too long for the queue's visibility timeout is refused, and a task that finally
+fails is recorded in the `FailedTask` table so that admin can re-enqueue it.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any, NoReturn
+from typing import Any
 
 from celery import Task
 from django.conf import settings
@@ -58,18 +58,12 @@ def ensure_within_visibility(
 class ServiceTask(Task):
     """The task class of the users service (see module docstring)."""
 
-    #: Errors worth a retry, declared by each task family (`@shared_task(transient_errors=...)`).
-    transient_errors: tuple[type[BaseException], ...] = ()
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().__call__(*args, **kwargs)
-        except self.transient_errors as exc:
-            self.retry_transient(exc)
+    #: Errors worth a retry, declared by each task family (`@shared_task(autoretry_for=...)`).
+    autoretry_for: tuple[type[BaseException], ...] = ()
 
     @property
     def max_retries(self) -> int:  # type: ignore[override]
-        # Celery's own retry() reads it: every retry of every task shares the one limit.
+        # Celery's retry() reads it: every retry of every task shares the one limit.
         return int(settings.CELERY_TASK_MAX_RETRIES)
 
     def queue_role(self, queue: str | None = None) -> queues.WorkerRole:
@@ -81,16 +75,34 @@ class ServiceTask(Task):
         ensure_within_visibility(countdown=options.get("countdown"), eta=options.get("eta"), limit=limit)
         return super().apply_async(args, kwargs, **options)
 
-    def retry_transient(self, exc: BaseException) -> NoReturn:
-        """Retry after a backoff, or, once the retries are spent, fail with `exc` (recorded by on_failure)."""
+    def retry(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: datetime.datetime | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Any:
+        """Celery's retry, but a retry given no delay (autoretry) waits the project's backoff.
+
+        Once the retries are spent, Celery raises `exc` itself: the task fails with it.
+        """
         retries = self.request.retries
-        if retries >= self.max_retries:
-            raise exc
-        backoff = Backoff(base=settings.CELERY_RETRY_BACKOFF_BASE, cap=self.queue_role().retry_backoff_cap)
-        countdown = backoff.delay(retries + 1)
-        metrics.incr("tasks_retried_total", labels={"task": self.name})
-        log.warning("%s[%s] retry %d in %.1fs: %r", self.name, self.request.id, retries + 1, countdown, exc)
-        raise self.retry(exc=exc, countdown=countdown)
+        limit = self.max_retries if max_retries is None else max_retries
+        if eta is None and countdown is None:
+            backoff = Backoff(
+                base=settings.CELERY_RETRY_BACKOFF_BASE, cap=self.queue_role().retry_backoff_cap
+            )
+            countdown = backoff.delay(retries + 1)
+        if retries < limit and not self.request.called_directly:
+            metrics.incr("tasks_retried_total", labels={"task": self.name})
+            log.warning(
+                "%s[%s] retry %d in %.1fs: %r", self.name, self.request.id, retries + 1, countdown, exc
+            )
+        return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Late acks and acks_on_failure: the broker forgets a failed task, so this row is its only trace.
@@ -106,7 +118,7 @@ class ServiceTask(Task):
                 error=f"{type(exc).__name__}: {exc}",
                 traceback=str(einfo or ""),
                 attempts=self.request.retries + 1,
-                transient=isinstance(exc, self.transient_errors),
+                transient=isinstance(exc, self.autoretry_for),
             )
         except DatabaseError:
             # The database is what failed: the result backend row and this log line remain.

@@ -52,9 +52,14 @@ def test_every_task_of_the_app_uses_the_policy():
     assert isinstance(app.tasks["celery.backend_cleanup"], ServiceTask)
 
 
-def test_no_task_uses_celerys_own_autoretry():
+def test_no_task_waits_celerys_own_backoff_instead_of_the_projects():
     app.loader.import_default_modules()
-    assert [name for name, task in app.tasks.items() if getattr(task, "autoretry_for", ())] == []
+    own = [
+        name
+        for name, task in app.tasks.items()
+        if getattr(task, "retry_backoff", False) or "countdown" in getattr(task, "retry_kwargs", {})
+    ]
+    assert own == []
 
 
 @pytest.mark.parametrize(
@@ -68,8 +73,8 @@ def test_no_task_uses_celerys_own_autoretry():
     ],
 )
 def test_each_family_declares_which_errors_are_transient(task, transient, not_transient):
-    assert all(isinstance(error, task.transient_errors) for error in transient)
-    assert not any(isinstance(error, task.transient_errors) for error in not_transient)
+    assert all(isinstance(error, task.autoretry_for) for error in transient)
+    assert not any(isinstance(error, task.autoretry_for) for error in not_transient)
 
 
 def test_the_one_upstream_unavailable_is_transient_and_the_refusal_is_not():
@@ -118,38 +123,60 @@ def test_naive_eta_is_taken_as_utc():
     ensure_within_visibility(eta=datetime.datetime(2026, 1, 1, 12, 59), limit=3600, now=now)
 
 
-@pytest.mark.parametrize("task", [apply_user_event, warm_resources, run_report], ids=lambda task: task.name)
-def test_a_transient_error_retries_through_the_broker_with_the_roles_backoff(celery_broker, settings, task):
+@pytest.mark.parametrize(
+    ("task", "service", "args"),
+    [
+        (apply_user_event, "users_service.directory.services.apply_user_event", [{"x": 1}]),
+        (warm_resources, "users_service.resources.services.resources_warm", [{"aggregate_id": "x"}]),
+        (run_report, "users_service.reports.services.report_run", ["headcount_by_department"]),
+    ],
+    ids=lambda value: getattr(value, "name", None),
+)
+def test_a_transient_error_retries_through_the_broker_with_the_roles_backoff(
+    celery_broker, settings, monkeypatch, task, service, args
+):
     role = queues.role_of_task(task.name)
+    error = task.autoretry_for[0]
+
+    def fails(**kwargs):
+        raise error()
+
+    monkeypatch.setattr(service, fails)
     settings.CELERY_TASK_MAX_RETRIES = 30
     retries = 20  # far into the backoff: the role's cap decides the delay
     ceiling = Backoff(base=settings.CELERY_RETRY_BACKOFF_BASE, cap=role.retry_backoff_cap).ceiling(
         retries + 1
     )
     assert ceiling == role.retry_backoff_cap
-    task.push_request(id="t-retry", args=[{"x": 1}], kwargs={}, retries=retries, called_directly=False)
+    # As a worker runs it: a request of its own, then the body (with Celery's autoretry around it).
+    task.push_request(id="t-retry", args=args, kwargs={}, retries=retries, called_directly=False)
     before = datetime.datetime.now(datetime.UTC)
     try:
         with pytest.raises(Retry):
-            task.retry_transient(task.transient_errors[0]())
+            task.run(*args)
     finally:
         task.pop_request()
     after = datetime.datetime.now(datetime.UTC)
 
     [message] = queued(celery_broker, role.queue)
     eta = datetime.datetime.fromisoformat(message["headers"]["eta"])
-    assert message["headers"]["retries"] == retries + 1
+    assert (message["headers"]["id"], message["headers"]["retries"]) == ("t-retry", retries + 1)
     # Equal jitter: between half and all of the ceiling.
     assert (
         before + datetime.timedelta(seconds=ceiling / 2) <= eta <= after + datetime.timedelta(seconds=ceiling)
     )
 
 
-def test_retries_spent_the_task_fails_with_the_error(settings):
+def test_retries_spent_the_task_fails_with_the_error(celery_broker, settings, monkeypatch):
+    def locked(**kwargs):
+        raise OperationalError("still locked")
+
+    monkeypatch.setattr("users_service.directory.services.apply_user_event", locked)
     settings.CELERY_TASK_MAX_RETRIES = 2
-    apply_user_event.push_request(id="t-spent", args=[{}], kwargs={}, retries=2)
+    apply_user_event.push_request(id="t-spent", args=[{}], kwargs={}, retries=2, called_directly=False)
     try:
-        with pytest.raises(OperationalError):
-            apply_user_event.retry_transient(OperationalError("still locked"))
+        with pytest.raises(OperationalError, match="still locked"):
+            apply_user_event.run({})
     finally:
         apply_user_event.pop_request()
+    assert queued(celery_broker, "events") == []

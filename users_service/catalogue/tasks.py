@@ -13,7 +13,7 @@ from users_service.read_through import InvalidationFailed
 TRANSIENT_ERRORS = (InvalidationFailed,)
 
 
-@shared_task(name="catalogue.invalidate", transient_errors=TRANSIENT_ERRORS)
+@shared_task(name="catalogue.invalidate", autoretry_for=TRANSIENT_ERRORS)
 def invalidate_catalogue(envelope: dict[str, Any]) -> str:
     kind = envelope["payload"]["kind"]
     services.catalogue_invalidate(kind=kind)

@@ -21,7 +21,7 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 @shared_task(
     name="directory.apply_user_event",
     bind=True,
-    transient_errors=TRANSIENT_ERRORS,
+    autoretry_for=TRANSIENT_ERRORS,
     ignore_result=True,
     track_started=False,
     store_errors_even_if_ignored=True,

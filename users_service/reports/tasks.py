@@ -16,7 +16,7 @@ from users_service.reports.models import ReportRun
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, TransientError)
 
 
-@shared_task(name="reports.run_report", bind=True, transient_errors=TRANSIENT_ERRORS)
+@shared_task(name="reports.run_report", bind=True, autoretry_for=TRANSIENT_ERRORS)
 def run_report(self: Any, name: str, period: str | None = None) -> dict[str, Any]:
     run = services.report_run(name=name, period=period, task_id=self.request.id or "")
     if run.status == ReportRun.Status.RUNNING:
@@ -26,6 +26,6 @@ def run_report(self: Any, name: str, period: str | None = None) -> dict[str, Any
     return {"run": run.pk, "report": run.report, "period": run.period, "status": run.status}
 
 
-@shared_task(name="reports.cleanup_report_runs", transient_errors=TRANSIENT_ERRORS)
+@shared_task(name="reports.cleanup_report_runs", autoretry_for=TRANSIENT_ERRORS)
 def cleanup_report_runs() -> int:
     return services.report_runs_cleanup()

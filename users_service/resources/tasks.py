@@ -14,12 +14,12 @@ from users_service.resources import services
 TRANSIENT_ERRORS = (TransientError,)
 
 
-@shared_task(name="resources.invalidate", transient_errors=TRANSIENT_ERRORS)
+@shared_task(name="resources.invalidate", autoretry_for=TRANSIENT_ERRORS)
 def invalidate_resources(envelope: dict[str, Any]) -> str:
     services.resources_invalidate(user_id=envelope["aggregate_id"])
     return "invalidated"
 
 
-@shared_task(name="resources.warm", transient_errors=TRANSIENT_ERRORS)
+@shared_task(name="resources.warm", autoretry_for=TRANSIENT_ERRORS)
 def warm_resources(envelope: dict[str, Any]) -> str:
     return services.resources_warm(user_id=envelope["aggregate_id"])
