@@ -1,8 +1,5 @@
 #!/bin/bash
 set -o errexit -o pipefail -o nounset
 
-exec celery -A users_service worker \
-    --pool threads \
-    --concurrency "${CELERY_WORKER_CONCURRENCY:-8}" \
-    --queues events,cache,reports \
-    --loglevel "${LOG_LEVEL:-INFO}"
+# One queue role per container (users_service/queues.py declares its pool, concurrency and timeouts).
+exec python manage.py users run_worker "${USERS_WORKER_ROLE}" --loglevel "${LOG_LEVEL:-INFO}"

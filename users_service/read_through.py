@@ -3,7 +3,7 @@
 `read_through` answers from the cache, or fills it from the upstream with at most one
 upstream call per key at a time (a Redis lock; the others poll briefly for the value).
 When the cache Redis fails it falls through to the upstream; an upstream failure is
-raised as `UpstreamUnavailable` for the API to answer 503. Every outcome is counted
+raised as an `UpstreamError` for the API to answer 503. Every outcome is counted
 in `users_service.ops.metrics` under the cache's name.
 """
 
@@ -24,9 +24,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django_redis.exceptions import ConnectionInterrupted
 
+from events.errors import TransientError
 from users_service import cache_keys
 from users_service.ops import metrics
-from users_service.upstream import UpstreamNotFound, UpstreamUnavailable
+from users_service.upstream import UpstreamError, UpstreamNotFound
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ class Lookup:
         return json.loads(self.value)
 
 
-class InvalidationFailed(Exception):
-    """The cache could not drop a key: the entry may stay stale until its TTL."""
+class InvalidationFailed(TransientError):
+    """The cache could not drop a key: the entry may stay stale until its TTL (a retry may succeed)."""
 
 
 #: Until when (time.monotonic()) this process skips the cache after an error: a cache that
@@ -121,12 +122,12 @@ def _fetch(policy: CachePolicy, fetch: Callable[[], Any]) -> Any:
     _count("upstream_requests_total", policy)
     try:
         return fetch()
-    except UpstreamUnavailable as exc:
-        log.warning("cache %s: upstream failed: %s", policy.name, exc)
-        _count("upstream_errors_total", policy)
-        raise
     except UpstreamNotFound:
         _count("upstream_not_found_total", policy)
+        raise
+    except UpstreamError as exc:
+        log.warning("cache %s: upstream failed: %s", policy.name, exc)
+        _count("upstream_errors_total", policy)
         raise
 
 
@@ -192,7 +193,7 @@ def _fill_single_flight(policy: CachePolicy, key: str, fetch: Callable[[], Any])
 def read_through(*, policy: CachePolicy, key: str, fetch: Callable[[], bytes]) -> Lookup:
     """The cached body of `key`, or `fetch()`'s (stored with the policy's TTL plus jitter).
 
-    Raises `UpstreamUnavailable`/`UpstreamNotFound` from `fetch` when the value had to come
+    Raises `UpstreamError` (e.g. `UpstreamNotFound`) from `fetch` when the value had to come
     from the upstream; a cache failure never raises.
     """
     if time.monotonic() < _bypass_until:

@@ -1,22 +1,26 @@
-"""The routing table: which Celery tasks (and queues) each event type fans out to.
+"""The routing table: which Celery tasks each event type fans out to.
 
-The only place that maps events to tasks. A contract type missing here is
-dead-lettered as unroutable; an empty tuple means "acknowledge, nothing to do".
+The only place that maps events to tasks; each task's queue comes from the queue
+roles (`users_service/queues.py`). A contract type missing here is dead-lettered
+as unroutable; an empty tuple means "acknowledge, nothing to do".
 """
 
 from __future__ import annotations
 
 from events import types
 from events.bridge import Route, RoutingTable
+from users_service.queues import role_of_task
 
-QUEUE_EVENTS = "events"
-QUEUE_CACHE = "cache"
-QUEUE_REPORTS = "reports"
 
-APPLY_USER_EVENT = Route("directory.apply_user_event", QUEUE_EVENTS)
-INVALIDATE_CATALOGUE = Route("catalogue.invalidate", QUEUE_CACHE)
-INVALIDATE_RESOURCES = Route("resources.invalidate", QUEUE_CACHE)
-WARM_RESOURCES = Route("resources.warm", QUEUE_CACHE)
+def route(task: str) -> Route:
+    """`task` on the queue the roles route it to."""
+    return Route(task, role_of_task(task).queue)
+
+
+APPLY_USER_EVENT = route("directory.apply_user_event")
+INVALIDATE_CATALOGUE = route("catalogue.invalidate")
+INVALIDATE_RESOURCES = route("resources.invalidate")
+WARM_RESOURCES = route("resources.warm")
 
 ROUTES: RoutingTable = {
     types.USER_CREATED: (APPLY_USER_EVENT, WARM_RESOURCES),

@@ -3,12 +3,12 @@ each variable with its default; the shared part is in shared_settings/base.py.""
 
 from __future__ import annotations
 
-from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from shared_settings.base import *  # noqa: F403 - the base both services share
 from shared_settings.base import DJANGO_APPS, TIME_ZONE, VAR_DIR, database
 from shared_settings.env import env
+from users_service import queues
 
 SECRET_KEY = env.str("USERS_SECRET_KEY")
 ALLOWED_HOSTS = env.list("USERS_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "users-web"])
@@ -111,11 +111,17 @@ CACHE_GENERATION_SECONDS = 120
 
 # --- Celery ------------------------------------------------------------------
 # Why each knob: README "Celery settings". Tasks get `users_service.task_policy.ServiceTask`.
-# A task waiting longer than this (countdown/ETA, retry backoff) would be redelivered while it
-# waits, so ServiceTask refuses such delays. Set in broker *and* result transport (celery#7651).
-CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+# Queues, routes, and each worker role's pool, concurrency, time limits and visibility timeout
+# are declared once in users_service/queues.py; `manage.py users run_worker <role>` starts a role.
+CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT.queue
+CELERY_TASK_QUEUES = tuple(Queue(name) for name in queues.celery_queue_names())
+# The bridge names the queue of each task it publishes (users_service/routing.py); these routes
+# cover tasks sent from code, retries from admin, and beat.
+CELERY_TASK_ROUTES = queues.celery_routes()
+# A role's worker sets its own transport options; these serve a worker started without a role on
+# several queues: long enough for every role's tasks (celery#7651: broker *and* result transport).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": queues.longest_visibility_timeout()}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": queues.longest_visibility_timeout()}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -129,33 +135,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
 # A lost broker connection re-delivers unacked tasks elsewhere; stop running them here too.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
-# Long I/O-bound tasks: each worker thread reserves one task, so none waits behind a slow one.
+# Each worker slot reserves one task, so none waits behind a slow one (roles declare their own).
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "events"
-CELERY_TASK_QUEUES = (Queue("events"), Queue("cache"), Queue("reports"))
-# The bridge names the queue of each task it publishes (users_service/routing.py); these routes
-# cover tasks sent from code, retries from admin, and beat.
-CELERY_TASK_ROUTES = {
-    "directory.*": {"queue": "events"},
-    "catalogue.*": {"queue": "cache"},
-    "resources.*": {"queue": "cache"},
-    "reports.*": {"queue": "reports"},
-    "celery.backend_cleanup": {"queue": "reports"},
-}
-# Enforced by the prefork pool only; on the threads pool the bound is each handler's own
-# socket timeout (see README "Worker pool").
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
-# Transient errors (task_policy.TRANSIENT_ERRORS) retry with exponential backoff and jitter.
+# Each task family's transient errors retry with events.backoff.Backoff from this base, capped per
+# queue role, at most this many times; then the task is recorded as a FailedTask.
 CELERY_TASK_MAX_RETRIES = env.int("CELERY_TASK_MAX_RETRIES", default=8)
 CELERY_RETRY_BACKOFF_BASE = env.float("CELERY_RETRY_BACKOFF_BASE", default=1.0)
-CELERY_RETRY_BACKOFF_MAX = env.float("CELERY_RETRY_BACKOFF_MAX", default=300.0)
-if CELERY_RETRY_BACKOFF_MAX >= CELERY_VISIBILITY_TIMEOUT:
-    raise ImproperlyConfigured("CELERY_RETRY_BACKOFF_MAX must be shorter than CELERY_VISIBILITY_TIMEOUT")
 # The users database (django-celery-results) or a Redis URL. Not "django-cache": it pickles results.
 CELERY_RESULT_BACKEND = env.redis_url("CELERY_RESULT_BACKEND", default="django-db", also=("django-db",))
 CELERY_RESULT_EXTENDED = True
-# Cleaned up by the periodic task `celery.backend_cleanup` (directory migration 0003).
+# Cleaned up by the periodic task `celery.backend_cleanup` (users_service/reports/schedules.py).
 CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=7 * 24 * 3600)
 CELERY_TASK_TRACK_STARTED = True
 # Celery closes every database connection around every task unless this is set; connections are

@@ -1,75 +1,44 @@
 """How every Celery task of the users service fails, retries and waits.
 
-`ServiceTask` is the app's task class (`task_cls`): it refuses a countdown/ETA
-longer than the broker's visibility timeout, retries only `TRANSIENT_ERRORS`
-with bounded exponential backoff and jitter, and records a task that finally
-fails in the `FailedTask` table so that admin can re-enqueue it.
+`ServiceTask` is the app's task class (`task_cls`), so every task gets it. A task
+family declares the errors that may clear by themselves once, with Celery's own
+task option `autoretry_for`; Celery retries them through `ServiceTask.retry`, which
+waits the project's backoff (`events.backoff.Backoff`, capped per queue role), at
+most `CELERY_TASK_MAX_RETRIES` times. Anything else fails at once. A countdown/ETA
+too long for the queue's visibility timeout is refused, and a task that finally
+fails is recorded in the `FailedTask` table so that admin can re-enqueue it.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any, NoReturn
+from typing import Any
 
-import redis.exceptions
-import requests
 from celery import Task
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError
 
 from events.backoff import Backoff
-from events.errors import TransientError
+from users_service import queues
+from users_service.directory.services import failed_task_record
+from users_service.ops import metrics
 
 log = logging.getLogger(__name__)
-
-
-#: Celery's own autoretry backoff for the small cache tasks (exponential, jittered, 30 s cap):
-#: they retry only the one error they name, with `autoretry_for`.
-AUTORETRY_BACKOFF: dict[str, Any] = {"retry_backoff": True, "retry_backoff_max": 30, "retry_jitter": True}
-
-
-class UpstreamUnavailable(TransientError):
-    """The upstream answered, but with a status that may clear by itself (429, 5xx)."""
-
-
-#: Errors that may go away by themselves: worth a retry. Anything else fails the task at once.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,  # database restarting, connection lost, SQLite "database is locked"
-    InterfaceError,  # connection closed under us
-    requests.ConnectionError,
-    requests.Timeout,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    TransientError,  # includes UpstreamUnavailable
-)
-
-
-def check_upstream_response(response: requests.Response) -> requests.Response:
-    """Raise `UpstreamUnavailable` for 429/5xx (retry), `HTTPError` for other 4xx (a bug: no retry)."""
-    if response.status_code == 429 or response.status_code >= 500:
-        raise UpstreamUnavailable(f"{response.request.method} {response.url}: {response.status_code}")
-    response.raise_for_status()
-    return response
 
 
 class CountdownTooLong(ValueError):
     """A countdown/ETA beyond the visibility timeout would get the waiting task redelivered."""
 
 
-def visibility_timeout() -> int:
-    return int(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"])
-
-
 def ensure_within_visibility(
     *,
     countdown: float | None = None,
     eta: datetime.datetime | None = None,
-    limit: float | None = None,
+    limit: float,
     now: datetime.datetime | None = None,
 ) -> None:
     """Refuse a delay the Redis transport cannot keep: it would redeliver the task while it waits."""
-    limit = visibility_timeout() if limit is None else limit
     delays = []
     if countdown is not None:
         delays.append(float(countdown))
@@ -79,43 +48,65 @@ def ensure_within_visibility(
             eta = eta.replace(tzinfo=datetime.UTC)
         delays.append((eta - now).total_seconds())
     for delay in delays:
-        if delay >= limit:
+        if delay > limit:
             raise CountdownTooLong(
-                f"a delay of {delay:.0f}s is not shorter than the broker visibility timeout ({limit:.0f}s)"
+                f"a delay of {delay:.0f}s leaves the task too little of its queue's visibility timeout "
+                f"(at most {limit:.0f}s: see users_service/queues.py)"
             )
 
 
 class ServiceTask(Task):
     """The task class of the users service (see module docstring)."""
 
-    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        ensure_within_visibility(countdown=options.get("countdown"), eta=options.get("eta"))
-        return super().apply_async(args, kwargs, **options)
+    #: Errors worth a retry, declared by each task family (`@shared_task(autoretry_for=...)`).
+    autoretry_for: tuple[type[BaseException], ...] = ()
 
     @property
-    def transient_max_retries(self) -> int:
+    def max_retries(self) -> int:  # type: ignore[override]
+        # Celery's retry() reads it: every retry of every task shares the one limit.
         return int(settings.CELERY_TASK_MAX_RETRIES)
 
-    def retry_transient(self, exc: BaseException) -> NoReturn:
-        """Retry after a backoff, or, once the retries are spent, fail with `exc` (recorded by on_failure).
+    def queue_role(self, queue: str | None = None) -> queues.WorkerRole:
+        """The role consuming `queue`, by default the queue this task is routed to."""
+        return (queue and queues.role_of_queue(queue)) or queues.role_of_task(self.name)
 
-        Call it only from an `except TRANSIENT_ERRORS` clause: other errors fail at once.
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        limit = self.queue_role(options.get("queue")).max_countdown
+        ensure_within_visibility(countdown=options.get("countdown"), eta=options.get("eta"), limit=limit)
+        return super().apply_async(args, kwargs, **options)
+
+    def retry(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: datetime.datetime | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Any:
+        """Celery's retry, but a retry given no delay (autoretry) waits the project's backoff.
+
+        Once the retries are spent, Celery raises `exc` itself: the task fails with it.
         """
         retries = self.request.retries
-        if retries >= self.transient_max_retries:
-            raise exc
-        countdown = Backoff(
-            base=settings.CELERY_RETRY_BACKOFF_BASE, cap=settings.CELERY_RETRY_BACKOFF_MAX
-        ).delay(retries + 1)
-        _count("tasks_retried_total", self.name)
-        log.warning("%s[%s] retry %d in %.1fs: %r", self.name, self.request.id, retries + 1, countdown, exc)
-        raise self.retry(exc=exc, countdown=countdown, max_retries=self.transient_max_retries)
+        limit = self.max_retries if max_retries is None else max_retries
+        if eta is None and countdown is None:
+            backoff = Backoff(
+                base=settings.CELERY_RETRY_BACKOFF_BASE, cap=self.queue_role().retry_backoff_cap
+            )
+            countdown = backoff.delay(retries + 1)
+        if retries < limit and not self.request.called_directly:
+            metrics.incr("tasks_retried_total", labels={"task": self.name})
+            log.warning(
+                "%s[%s] retry %d in %.1fs: %r", self.name, self.request.id, retries + 1, countdown, exc
+            )
+        return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Late acks and acks_on_failure: the broker forgets a failed task, so this row is its only trace.
-        from users_service.directory.services import failed_task_record
-
-        _count("tasks_failed_total", self.name)
+        metrics.incr("tasks_failed_total", labels={"task": self.name})
         delivery_info = self.request.delivery_info or {}
         try:
             failed_task_record(
@@ -127,14 +118,8 @@ class ServiceTask(Task):
                 error=f"{type(exc).__name__}: {exc}",
                 traceback=str(einfo or ""),
                 attempts=self.request.retries + 1,
-                transient=isinstance(exc, TRANSIENT_ERRORS),
+                transient=isinstance(exc, self.autoretry_for),
             )
         except DatabaseError:
             # The database is what failed: the result backend row and this log line remain.
             log.exception("%s[%s] failed and could not be recorded as a failed task", self.name, task_id)
-
-
-def _count(metric: str, task_name: str) -> None:
-    from users_service.ops import metrics
-
-    metrics.incr(metric, labels={"task": task_name})

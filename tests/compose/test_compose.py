@@ -15,6 +15,9 @@ from devstack.development import PLAIN_HTTP_ENV
 from tests.settings.variables import SERVICE_MODULES, names_read_by
 
 ROOT = Path(__file__).resolve().parents[2]
+#: One worker service per queue role of the users service (users_service/queues.py; the roles
+#: themselves are checked against the Procfile and compose in tests/users_service/test_worker_roles.py).
+WORKER_SERVICES = ("users-worker-events", "users-worker-cache", "users-worker-reports")
 CONTRACT_SERVICES = {
     "postgres",
     "redis-broker",
@@ -24,7 +27,7 @@ CONTRACT_SERVICES = {
     "hr-relay",
     "users-web",
     "users-bridge",
-    "users-worker",
+    *WORKER_SERVICES,
     "users-beat",
     "flower",
 }
@@ -103,7 +106,7 @@ def test_dependencies_wait_for_health_and_web_waits_for_migrations(config):
         for dependency, rule in service.get("depends_on", {}).items():
             expected = "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
             assert rule["condition"] == expected, (name, dependency)
-    for name in ("hr-web", "users-web", "users-worker", "users-beat", "hr-relay", "users-bridge"):
+    for name in ("hr-web", "users-web", *WORKER_SERVICES, "users-beat", "hr-relay", "users-bridge"):
         assert config["services"][name]["depends_on"]["migrate"]["condition"] == (
             "service_completed_successfully"
         )
@@ -143,7 +146,7 @@ def test_the_settings_reader_finds_the_known_names():
 
 def test_roles_are_wired_to_the_right_parts(config):
     services = config["services"]
-    for name in ("users-web", "users-bridge", "users-worker", "users-beat", "flower"):
+    for name in ("users-web", "users-bridge", *WORKER_SERVICES, "users-beat", "flower"):
         env = services[name]["environment"]
         assert env["CELERY_BROKER_URL"].startswith(
             f"redis://:{EXAMPLE['REDIS_BROKER_PASSWORD']}@redis-broker:6379/"

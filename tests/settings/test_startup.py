@@ -60,7 +60,7 @@ def test_a_missing_secret_key_stops_the_start_naming_the_variable(service):
     ("service", "variable", "value", "message"),
     [
         ("hr", "RELAY_BATCH_SIZE", "ten", "RELAY_BATCH_SIZE='ten' is not an integer"),
-        ("users", "CELERY_VISIBILITY_TIMEOUT", "1h", "CELERY_VISIBILITY_TIMEOUT='1h' is not an integer"),
+        ("users", "CELERY_TASK_MAX_RETRIES", "8x", "CELERY_TASK_MAX_RETRIES='8x' is not an integer"),
         ("users", "DJANGO_DEBUG", "ture", "DJANGO_DEBUG='ture' is not a boolean"),
         ("users", "CELERY_RESULT_BACKEND", "django-cache", "CELERY_RESULT_BACKEND must be a redis://"),
     ],

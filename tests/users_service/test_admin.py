@@ -61,13 +61,3 @@ def test_failed_task_detail_shows_its_error(browser):
     page = browser.get(f"/admin/directory/failedtask/{failed.pk}/change/")
     assert page.status_code == 200
     assert "InvalidEvent" in page.content.decode()
-
-
-def test_result_cleanup_is_scheduled_daily_on_the_reports_queue():
-    from django_celery_beat.models import PeriodicTask
-
-    from users_service.directory.periodic import result_cleanup_schedule_ensure
-
-    result_cleanup_schedule_ensure()  # a second call (setup command, beat) changes nothing
-    task = PeriodicTask.objects.get(task="celery.backend_cleanup")
-    assert (task.crontab.hour, task.crontab.minute, task.queue, task.enabled) == ("4", "0", "reports", True)

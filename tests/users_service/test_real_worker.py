@@ -1,9 +1,12 @@
-"""A real Celery worker: killed with SIGKILL mid-task, and failing on a transient database error.
+"""The events role's real worker (`manage.py users run_worker events`): killed with SIGKILL
+mid-task, and failing on a transient database error.
 
-Kill: the test holds SQLite's write lock so that the worker's task is running (received, its
-message reserved and not acked) and cannot commit; then it kills the worker with -9,
-releases the lock and starts a second worker. With a 3 s broker visibility timeout the
-message comes back and the second worker applies it; a duplicate delivery changes nothing.
+Kill: the test holds SQLite's write lock so that the worker's task is running (received,
+its message reserved and not acked) and cannot commit; then it kills the worker's whole
+process group with -9 (as a container runtime does), releases the lock and starts a
+second events worker at once. The message waits under the role's own unacked keys until
+it is older than the role's visibility timeout; the second worker's restore sweep then
+gives it back and applies it. A duplicate delivery changes nothing.
 
 Transient failure: with the inbox table renamed away every run raises OperationalError; the
 worker retries through the broker with backoff, then records a FailedTask; once the table is
@@ -18,22 +21,29 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from celery import Celery
 
 from devstack.processes import ManagedProcess, wait_until
 from devstack.stack import BASE_DIR, MANAGE, manage
 from events import types
 from tests.users_service.events import new_user_id, user_state_event
+from users_service.queues import EVENTS, RESTORE_SWEEP_SECONDS
 
-VISIBILITY_TIMEOUT = 3
 TASK = "directory.apply_user_event"
 
 
 def _worker(name: str, env: dict, log_dir: Path) -> ManagedProcess:
-    celery = str(Path(MANAGE[0]).parent / "celery")
-    command = [celery, "-A", "users_service", "worker", "--pool", "threads", "--concurrency", "2"]
-    command += ["--queues", "events", "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
-    return ManagedProcess(name, command, log_dir=log_dir, env=env, cwd=BASE_DIR).start()
+    worker = ManagedProcess(
+        name, [*MANAGE, "users", "run_worker", EVENTS.queue], log_dir=log_dir, env=env, cwd=BASE_DIR
+    ).start()
+    wait_until(
+        lambda: " ready." in worker.log_path.read_text() or not worker.running,
+        timeout=60,
+        what=f"{name} ready",
+    )
+    assert worker.running, worker.log_tail()
+    return worker
 
 
 def _scalar(db: Path, sql: str, *params: object) -> object:
@@ -59,9 +69,7 @@ def worker_env(redis_url, tmp_path) -> dict:
         VAR_DIR=str(tmp_path),
         CELERY_BROKER_URL=redis_url,
         METRICS_REDIS_URL=redis_url,
-        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
         CELERY_RETRY_BACKOFF_BASE="0.2",
-        CELERY_RETRY_BACKOFF_MAX="1",
         CELERY_TASK_MAX_RETRIES="2",
         PYTHONUNBUFFERED="1",
     )
@@ -70,8 +78,10 @@ def worker_env(redis_url, tmp_path) -> dict:
     return env
 
 
-def test_worker_killed_mid_task_redelivers_and_applies_once(worker_env, redis_url, tmp_path):
+@pytest.mark.e2e
+def test_events_worker_killed_mid_task_gets_its_event_applied_by_another(worker_env, redis_url, tmp_path):
     db = tmp_path / "users.sqlite3"
+    broker = redis.Redis.from_url(redis_url)
     # Not the current app: shared tasks of the users service must keep resolving to its own app.
     client = Celery(broker=redis_url, backend=redis_url, set_as_current=False)
     client.conf.update(task_serializer="json", accept_content=["json"], result_accept_content=["json"])
@@ -84,7 +94,7 @@ def test_worker_killed_mid_task_redelivers_and_applies_once(worker_env, redis_ur
     first = _worker("worker-1", worker_env, tmp_path / "log")
     second = None
     try:
-        client.send_task(TASK, args=[envelope], task_id=task_id, queue="events")
+        client.send_task(TASK, args=[envelope], task_id=task_id, queue=EVENTS.queue)
         # The event task stores no STARTED/SUCCESS rows (README "Throughput"): the worker's log
         # says when it holds the message, and what each run returned.
         wait_until(
@@ -92,26 +102,28 @@ def test_worker_killed_mid_task_redelivers_and_applies_once(worker_env, redis_ur
             timeout=60,
             what=f"task received\n{first.log_tail()}",
         )
-        # The message was handed to worker-1 before it logged it: its visibility clock runs from then.
-        started_at = time.monotonic()
-        first.signal(signal.SIGKILL)
+        first.signal(signal.SIGKILL)  # the whole process group: the pool's children too
         first.process.wait(10)
+        killed_at = time.monotonic()
         assert first.process.returncode == -signal.SIGKILL
         lock.execute("ROLLBACK")
         assert _scalar(db, "SELECT count(*) FROM directory_inboxentry") == 0
+        # Held under the role's own unacked keys, where only an events worker restores it.
+        assert broker.hlen(EVENTS.transport_options()["unacked_key"]) == 1
+        assert broker.hlen("unacked") == 0
 
-        # A starting worker gives back unacked messages older than the visibility timeout.
-        time.sleep(max(0.0, started_at + VISIBILITY_TIMEOUT + 0.5 - time.monotonic()))
         second = _worker("worker-2", worker_env, tmp_path / "log")
         wait_until(
             lambda: f"[{task_id}] succeeded" in second.log_path.read_text(),
-            timeout=60,
+            timeout=EVENTS.visibility_timeout + 10 * RESTORE_SWEEP_SECONDS + 60,
             what=f"redelivery\n{second.log_tail()}",
+            interval=0.5,
         )
+        print(f"kill -9 -> applied by another worker: {time.monotonic() - killed_at:.1f}s")
         assert _returned(second, task_id) == "'applied'"
 
         # The bridge may deliver the same event again: the inbox makes it a no-op.
-        client.send_task(TASK, args=[envelope], task_id=f"{task_id}:again", queue="events")
+        client.send_task(TASK, args=[envelope], task_id=f"{task_id}:again", queue=EVENTS.queue)
         wait_until(
             lambda: f"[{task_id}:again] succeeded" in second.log_path.read_text(),
             timeout=30,
@@ -144,7 +156,7 @@ def test_transient_errors_retry_then_fail_and_a_requeue_applies(worker_env, redi
         connection.execute("ALTER TABLE directory_inboxentry RENAME TO hidden_inbox")
     worker = _worker("worker", worker_env, tmp_path / "log")
     try:
-        client.send_task(TASK, args=[envelope], task_id=task_id, queue="events")
+        client.send_task(TASK, args=[envelope], task_id=task_id, queue=EVENTS.queue)
         wait_until(
             lambda: _scalar(db, "SELECT count(*) FROM directory_failedtask") == 1,
             timeout=60,

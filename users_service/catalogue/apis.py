@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from events.types import CATALOGUE_KINDS
 from users_service.cached_response import cached_json_response
 from users_service.catalogue import selectors
-from users_service.upstream import UpstreamUnavailable, UpstreamUnavailableError
+from users_service.upstream import UpstreamError, UpstreamUnavailableError
 
 
 class CatalogueEntryOutput(serializers.Serializer):
@@ -42,6 +42,6 @@ class CatalogueApi(APIView):
             raise NotFound(f"Unknown catalogue {kind!r}; known: {', '.join(CATALOGUE_KINDS)}.")
         try:
             lookup = selectors.catalogue_entries(kind=kind)
-        except UpstreamUnavailable:
+        except UpstreamError:
             raise UpstreamUnavailableError() from None
         return cached_json_response(request, lookup)

@@ -9,7 +9,7 @@ from django.conf import settings
 from users_service import cache_keys
 from users_service.cached_response import json_body
 from users_service.read_through import CachePolicy, Lookup, read_through
-from users_service.upstream import UpstreamNotFound, UpstreamUnavailable, monolith_get
+from users_service.upstream import UpstreamNotFound, UpstreamRefused, monolith_pages
 
 CACHE_NAME = "catalogue"
 #: Entries per upstream page; catalogues are small, so usually one call.
@@ -22,18 +22,13 @@ def catalogue_policy() -> CachePolicy:
 
 def catalogue_fetch(kind: str) -> list[dict[str, Any]]:
     """Every entry of the monolith's catalogue `kind`, following its pagination."""
-    entries: list[dict[str, Any]] = []
-    while True:
-        try:
-            page = monolith_get(f"/api/{kind}/", params={"limit": PAGE_LIMIT, "offset": len(entries)})
-        except UpstreamNotFound as exc:
-            raise UpstreamUnavailable(f"the monolith has no catalogue {kind!r}") from exc
-        entries += [
+    try:
+        return [
             {"code": item["code"], "name": item["name"], "version": item["version"]}
-            for item in page["results"]
+            for item in monolith_pages(f"/api/{kind}/", page_size=PAGE_LIMIT)
         ]
-        if not page.get("next") or not page["results"]:
-            return entries
+    except UpstreamNotFound as exc:
+        raise UpstreamRefused(f"the monolith has no catalogue {kind!r}") from exc
 
 
 def catalogue_body(kind: str) -> bytes:

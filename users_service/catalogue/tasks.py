@@ -8,15 +8,12 @@ from celery import shared_task
 
 from users_service.catalogue import services
 from users_service.read_through import InvalidationFailed
-from users_service.task_policy import AUTORETRY_BACKOFF
+
+#: What may clear by itself: the cache Redis refusing the invalidation.
+TRANSIENT_ERRORS = (InvalidationFailed,)
 
 
-@shared_task(
-    name="catalogue.invalidate",
-    autoretry_for=(InvalidationFailed,),
-    **AUTORETRY_BACKOFF,
-    max_retries=5,
-)
+@shared_task(name="catalogue.invalidate", autoretry_for=TRANSIENT_ERRORS)
 def invalidate_catalogue(envelope: dict[str, Any]) -> str:
     kind = envelope["payload"]["kind"]
     services.catalogue_invalidate(kind=kind)

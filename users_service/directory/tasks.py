@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from users_service.directory import services
 from users_service.ops import metrics
-from users_service.task_policy import TRANSIENT_ERRORS, ServiceTask
+
+#: What may clear by itself while an event is applied: the database restarting, a lost
+#: connection, SQLite's "database is locked". Anything else fails the task at once.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 # The hot path: one task per event. Its STARTED and SUCCESS rows in the result backend cost
@@ -17,16 +21,13 @@ from users_service.task_policy import TRANSIENT_ERRORS, ServiceTask
 @shared_task(
     name="directory.apply_user_event",
     bind=True,
-    base=ServiceTask,
+    autoretry_for=TRANSIENT_ERRORS,
     ignore_result=True,
     track_started=False,
     store_errors_even_if_ignored=True,
 )
-def apply_user_event(self: ServiceTask, envelope: dict[str, Any]) -> str:
-    """Apply one user event to the read model. Transient errors retry; anything else fails the task."""
-    try:
-        outcome = services.apply_user_event(envelope=envelope, task_name=self.name)
-    except TRANSIENT_ERRORS as exc:
-        self.retry_transient(exc)
+def apply_user_event(self: Any, envelope: dict[str, Any]) -> str:
+    """Apply one user event to the read model."""
+    outcome = services.apply_user_event(envelope=envelope, task_name=self.name)
     metrics.incr("events_applied_total", labels={"outcome": outcome.value})
     return outcome.value

@@ -1,1 +1,1 @@
-"""Operations: counters shared across processes, `/metrics`, and the `/ops/` page."""
+"""Operations: counters shared across processes (`metrics`) and `/metrics`."""

@@ -157,14 +157,6 @@ def snapshot() -> dict[str, float]:
     return values
 
 
-def reset() -> None:
-    """Forget every counter and gauge (tests, or an operator starting afresh)."""
-    discard_pending()
-    redis_client = client()
-    keys = [COUNTERS_KEY, *redis_client.scan_iter(f"{GAUGES_KEY_PREFIX}*", count=100)]
-    redis_client.delete(*keys)
-
-
 #: The counters `cache_summary` reads, labelled with `cache` by users_service/read_through.py.
 CACHE_COUNTERS = ("cache_hits_total", "cache_misses_total", "cache_errors_total", "cache_fallthrough_total")
 

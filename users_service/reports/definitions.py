@@ -13,15 +13,15 @@ from typing import Any
 
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
-from django.apps import apps
 from django.db.models import Count, Q
 
 from events.aws import AwsSettings, client
 from events.topology import TopologyNames
-from users_service.directory.models import InboxEntry, UserRecord
+from users_service.directory.models import FailedTask, InboxEntry, UserRecord
 from users_service.ops import metrics
 from users_service.reports.periods import Granularity, Period
-from users_service.reports.reconciliation import Progress, reconcile
+from users_service.reports.reconciliation import reconcile
+from users_service.upstream import Progress
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +117,6 @@ def _dlq_depth() -> tuple[int | None, str | None]:
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"]), None
 
 
-def _failed_tasks() -> int | None:
-    # The failed-task table arrives with another change; until then the figure is unknown.
-    try:
-        model = apps.get_model("directory", "FailedTask")
-    except LookupError:
-        return None
-    return model.objects.count()
-
-
 def pipeline_health(period: Period, progress: Progress | None = None) -> ReportResult:
     """Events applied in the hour (the inbox), plus the bridge's, DLQ's and cache's figures as of now."""
     window = InboxEntry.objects.filter(processed_at__gte=period.start, processed_at__lt=period.end)
@@ -147,7 +138,7 @@ def pipeline_health(period: Period, progress: Progress | None = None) -> ReportR
         "events_stale": outcomes.get(InboxEntry.Outcome.STALE, 0),
         "bridge_lag_seconds": _metric_max(values, "oldest_message_age_seconds"),
         "dlq_depth": dlq_depth,
-        "failed_tasks": _failed_tasks(),
+        "failed_tasks": FailedTask.objects.count(),
         "cache_hit_ratio": round(hits / lookups, 4) if hits is not None and lookups else None,
     }
     rows = [{"figure": name, "value": value} for name, value in figures.items()]

@@ -3,7 +3,11 @@
 Only the beat process holding the lock (`REPORTS_BEAT_LOCK_URL`, key `BEAT_LOCK_KEY`)
 sends due tasks; it renews the lock at every tick. A second beat logs that it is
 standing by and sends nothing; it takes over within `REPORTS_BEAT_LOCK_TTL` seconds
-if the first one dies.
+if the first one dies. It is `CELERY_BEAT_SCHEDULER`, the one place naming beat's scheduler.
+
+It does not install beat's default entry (`celery.backend_cleanup`): DatabaseScheduler would
+rewrite that row at every start (queue, time zone, and any edit made in admin), while
+`setup_periodic_tasks` (`users_service/reports/schedules.py`) owns every periodic task.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class GuardedDatabaseScheduler(DatabaseScheduler):
         self._holding = False
         self._standing_by_logged = False
         super().__init__(*args, **kwargs)
+
+    def install_default_entries(self, data: Any) -> None:
+        """Nothing: `setup_periodic_tasks` schedules `celery.backend_cleanup` (see module docstring)."""
 
     def _holds_lock(self) -> bool:
         try:

@@ -1,9 +1,12 @@
-"""Create the periodic tasks of the users service in django-celery-beat, idempotently.
+"""The one owner of the users service's periodic tasks: creates them in django-celery-beat, idempotently.
 
 `update_or_create` by name: the task wiring (task, arguments, queue) is ours and
 kept current; the schedule and `enabled` are set only when a task is created, so
 edits made in admin survive a restart (unless `reset_schedules`). Periodic tasks
-of others are never touched.
+of others are never touched. Each task's queue is the one its queue role routes it
+to (`users_service/queues.py`); crontabs are in `TIME_ZONE`, celery beat's time zone.
+Celery's own `celery.backend_cleanup` is scheduled here too: the beat scheduler does
+not install its default entry (`users_service/reports/scheduler.py`).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from users_service.queues import role_of_task
 from users_service.reports.definitions import REPORTS, Crontab
-from users_service.reports.tasks import QUEUE
+from users_service.reports.tasks import cleanup_report_runs, run_report
 
+#: Celery's built-in task deleting expired rows of django-celery-results (CELERY_RESULT_EXPIRES), under
+#: the name and at the time celery beat would give it.
 BACKEND_CLEANUP = "celery.backend_cleanup"
-#: Celery beat installs `celery.backend_cleanup` itself at 04:00 with this name; we use the same.
 BACKEND_CLEANUP_SCHEDULE = Crontab(minute="0", hour="4")
 REPORT_RUNS_CLEANUP_SCHEDULE = Crontab(minute="45", hour="4")
 
@@ -33,10 +38,13 @@ def _crontab(schedule: Crontab) -> CrontabSchedule:
     return crontab
 
 
-def _ensure(
-    *, name: str, task: str, schedule: Crontab, kwargs: dict, queue: str | None, description: str, reset: bool
-) -> bool:
-    wiring = {"task": task, "kwargs": json.dumps(kwargs), "queue": queue, "description": description}
+def _ensure(*, name: str, task: str, schedule: Crontab, kwargs: dict, description: str, reset: bool) -> bool:
+    wiring = {
+        "task": task,
+        "kwargs": json.dumps(kwargs),
+        "queue": role_of_task(task).queue,
+        "description": description,
+    }
     timing = {"crontab": _crontab(schedule), "interval": None, "solar": None, "clocked": None}
     _, created = PeriodicTask.objects.update_or_create(
         name=name,
@@ -57,19 +65,17 @@ def setup_periodic_tasks(*, reset_schedules: bool = False) -> dict[str, bool]:
         name = report_task_name(report.name)
         outcome[name] = _ensure(
             name=name,
-            task="reports.run_report",
+            task=run_report.name,
             schedule=report.schedule,
             kwargs={"name": report.name},
-            queue=QUEUE,
             description=f"{report.title} ({report.granularity}ly); see README, Reports",
             reset=reset_schedules,
         )
     outcome["reports: cleanup old runs"] = _ensure(
         name="reports: cleanup old runs",
-        task="reports.cleanup_report_runs",
+        task=cleanup_report_runs.name,
         schedule=REPORT_RUNS_CLEANUP_SCHEDULE,
         kwargs={},
-        queue=QUEUE,
         description="Deletes ReportRuns older than REPORTS_RETENTION_DAYS",
         reset=reset_schedules,
     )
@@ -79,7 +85,6 @@ def setup_periodic_tasks(*, reset_schedules: bool = False) -> dict[str, bool]:
         task=BACKEND_CLEANUP,
         schedule=BACKEND_CLEANUP_SCHEDULE,
         kwargs={},
-        queue=None,
         description="Deletes expired task results (CELERY_RESULT_EXPIRES)",
         reset=reset_schedules,
     )

@@ -10,10 +10,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from users_service.queues import REPORTS
 from users_service.reports.definitions import get_report
 from users_service.reports.models import ReportRun
 from users_service.reports.periods import Period, current_period, parse_period
-from users_service.reports.reconciliation import Progress
+from users_service.upstream import Progress
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,9 @@ def _take_over(run: ReportRun, *, force: bool, task_id: str) -> bool:
     """Claim an existing run with one conditional UPDATE, so that two workers never compute it together.
 
     Claimable: a failed run, a run whose computing attempt must have died (running for
-    longer than the task time limit), and with `force` a succeeded one.
+    longer than the reports' time limit), and with `force` a succeeded one.
     """
-    abandoned_before = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    abandoned_before = timezone.now() - timedelta(seconds=REPORTS.time_limit)
     claimable = Q(status=ReportRun.Status.FAILED) | Q(
         status=ReportRun.Status.RUNNING, started_at__lt=abandoned_before
     )

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from users_service.cached_response import cached_json_response
 from users_service.resources import selectors
-from users_service.upstream import UpstreamNotFound, UpstreamUnavailable, UpstreamUnavailableError
+from users_service.upstream import UpstreamError, UpstreamNotFound, UpstreamUnavailableError
 
 
 class GrantOutput(serializers.Serializer):
@@ -43,6 +43,6 @@ class UserResourcesApi(APIView):
             lookup = selectors.resources_for_user(user_id=user_id)
         except UpstreamNotFound:
             raise NotFound("The monolith has no employee with this id.") from None
-        except UpstreamUnavailable:
+        except UpstreamError:
             raise UpstreamUnavailableError() from None
         return cached_json_response(request, lookup)

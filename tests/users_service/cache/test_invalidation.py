@@ -17,10 +17,11 @@ from users_service.catalogue.selectors import catalogue_entries
 from users_service.catalogue.tasks import invalidate_catalogue
 from users_service.celery import app
 from users_service.directory.models import FailedTask
+from users_service.queues import CACHE
 from users_service.read_through import InvalidationFailed
 from users_service.resources.selectors import resources_for_user
 from users_service.resources.tasks import invalidate_resources, warm_resources
-from users_service.routing import QUEUE_CACHE, ROUTES
+from users_service.routing import ROUTES
 
 
 def catalogue_event(kind: str) -> dict:
@@ -125,7 +126,7 @@ def test_warming_an_unknown_user_is_done_without_retrying(cache_redis, fake_mono
 
 def test_routes_send_cache_events_to_registered_tasks_on_the_cache_queue():
     cache_routes = {
-        event_type: sorted(r.task for r in routes if r.queue == QUEUE_CACHE)
+        event_type: sorted(r.task for r in routes if r.queue == CACHE.queue)
         for event_type, routes in ROUTES.items()
     }
     assert cache_routes == {

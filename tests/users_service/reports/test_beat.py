@@ -27,7 +27,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
 PeriodicTask.objects.update_or_create(
     name="test: headcount every second",
-    defaults={"task": "reports.run_report", "interval": every_second, "queue": "reports",
+    defaults={"task": "reports.run_report", "interval": every_second,
               "kwargs": json.dumps({"name": "headcount_by_department", "period": "2026-11-21"})},
 )
 """
@@ -61,27 +61,9 @@ def test_beat_fires_reports_once_per_period_and_a_second_beat_stands_by(redis_se
     manage("users", "shell", "-c", CREATE_SCHEDULE, env=env)
 
     beat_command = [CELERY, "-A", "users_service", "beat", "--loglevel", "INFO", "--max-interval", "1"]
+    # The reports role's worker, as the Procfile and compose start it.
     worker = ManagedProcess(
-        "worker",
-        [
-            CELERY,
-            "-A",
-            "users_service",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "2",
-            "--queues",
-            "reports",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "INFO",
-        ],
-        log_dir=tmp_path / "log",
-        env=env,
-        cwd=BASE_DIR,
+        "worker", [*MANAGE, "users", "run_worker", "reports"], log_dir=tmp_path / "log", env=env, cwd=BASE_DIR
     )
     first = ManagedProcess("beat-1", beat_command, log_dir=tmp_path / "log", env=env, cwd=BASE_DIR)
     second = ManagedProcess("beat-2", beat_command, log_dir=tmp_path / "log", env=env, cwd=BASE_DIR)

@@ -108,3 +108,67 @@ def test_report_tasks_are_routed_to_the_reports_queue_however_sent(task):
 
     assert app.amqp.router.route({}, task)["queue"].name == "reports"
     assert app.amqp.router.route({}, "directory.apply_user_event")["queue"].name == "events"
+
+
+def test_the_results_cleanup_is_scheduled_once_on_its_roles_queue_in_the_time_zone(db, settings):
+    settings.TIME_ZONE = "Europe/London"
+    call_command("setup_periodic_tasks", stdout=io.StringIO())
+
+    [cleanup] = PeriodicTask.objects.filter(task="celery.backend_cleanup")
+    assert cleanup.name == "celery.backend_cleanup"
+    assert cleanup.queue == "reports"
+    assert (cleanup.crontab.minute, cleanup.crontab.hour, str(cleanup.crontab.timezone)) == (
+        "0",
+        "4",
+        "Europe/London",
+    )
+
+
+@pytest.fixture
+def beat_lock_redis(redis_url, settings) -> str:
+    settings.REPORTS_BEAT_LOCK_URL = redis_url
+    return redis_url
+
+
+def _cleanup_after_a_scheduler_starts(scheduler_class) -> PeriodicTask:
+    from users_service.celery import app
+
+    call_command("setup_periodic_tasks", stdout=io.StringIO())
+    cleanup = PeriodicTask.objects.get(name="celery.backend_cleanup")
+    cleanup.crontab, _ = CrontabSchedule.objects.get_or_create(minute="30", hour="3", timezone="UTC")
+    cleanup.save()  # an edit made in admin
+
+    scheduler = scheduler_class(app=app)
+    try:
+        cleanup.refresh_from_db()
+    finally:
+        scheduler.close()
+    return cleanup
+
+
+def test_starting_beat_leaves_the_results_cleanup_as_setup_and_admin_left_it(db, beat_lock_redis):
+    from users_service.reports.scheduler import GuardedDatabaseScheduler
+
+    cleanup = _cleanup_after_a_scheduler_starts(GuardedDatabaseScheduler)
+
+    assert (cleanup.crontab.minute, cleanup.crontab.hour, cleanup.queue) == ("30", "3", "reports")
+
+
+def test_the_plain_database_scheduler_would_rewrite_it(db):
+    """Why the guarded scheduler skips beat's default entry: the plain one rewrites the row at start."""
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    cleanup = _cleanup_after_a_scheduler_starts(DatabaseScheduler)
+
+    assert (cleanup.crontab.minute, cleanup.crontab.hour, cleanup.queue) == ("0", "4", None)
+
+
+def test_one_place_names_the_beat_scheduler(settings):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    assert settings.CELERY_BEAT_SCHEDULER == "users_service.reports.scheduler:GuardedDatabaseScheduler"
+    for text in ((root / "Procfile").read_text(), (root / "docker" / "users-beat.sh").read_text()):
+        assert "beat" in text
+        assert "--scheduler" not in text
+        assert "-S " not in text

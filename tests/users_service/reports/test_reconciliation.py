@@ -21,7 +21,7 @@ from users_service.directory.repair import RepairOutcome
 from users_service.directory.services import apply_user_event
 from users_service.reports import services
 from users_service.reports.models import ReportRun
-from users_service.reports.reconciliation import MonolithClient, reconcile
+from users_service.reports.reconciliation import reconcile, upstream_users
 
 
 @dataclass
@@ -181,12 +181,11 @@ def test_a_user_missing_from_the_pages_but_still_upstream_is_not_erased(db, upst
     ).json()
     deliver(user)
 
-    class PagesWithoutIt(MonolithClient):
+    def pages_without_it(progress=None):
         # As if the user moved between pages while we paged (the listing is ordered by name).
-        def iter_users(self, **kwargs):
-            return (u for u in super().iter_users(**kwargs) if u["id"] != user["id"])
+        return (u for u in upstream_users(progress) if u["id"] != user["id"])
 
-    result = reconcile(client=PagesWithoutIt())
+    result = reconcile(listing=pages_without_it)
 
     assert result.counts["erased"] == 0
     assert not UserRecord.objects.get(pk=user["id"]).erased

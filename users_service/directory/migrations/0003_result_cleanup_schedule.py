@@ -1,15 +1,10 @@
-"""Create the daily `celery.backend_cleanup` periodic task (idempotent: update_or_create)."""
+"""Once created the daily `celery.backend_cleanup` periodic task; now a no-op.
+
+Every periodic task is created by `manage.py users setup_periodic_tasks`
+(users_service/reports/schedules.py), the one owner of periodic tasks.
+"""
 
 from django.db import migrations
-
-
-def create_schedule(apps, schema_editor):
-    from users_service.directory.periodic import result_cleanup_schedule_ensure
-
-    result_cleanup_schedule_ensure(
-        periodic_task_model=apps.get_model("django_celery_beat", "PeriodicTask"),
-        crontab_model=apps.get_model("django_celery_beat", "CrontabSchedule"),
-    )
 
 
 class Migration(migrations.Migration):
@@ -18,4 +13,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create_schedule, migrations.RunPython.noop)]
+    operations = []

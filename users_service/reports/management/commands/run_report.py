@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import requests
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -12,7 +11,7 @@ from users_service.reports import services
 from users_service.reports.definitions import REPORTS, get_report
 from users_service.reports.models import ReportRun
 from users_service.reports.periods import FORMATS, PeriodError
-from users_service.reports.reconciliation import MonolithError
+from users_service.upstream import UpstreamError
 
 
 class Command(BaseCommand):
@@ -56,7 +55,7 @@ class Command(BaseCommand):
 
         try:
             run = services.report_run(name=name, period=period.key, force=options["force"], progress=progress)
-        except (MonolithError, requests.RequestException) as exc:
+        except UpstreamError as exc:
             raise CommandError(f"{name} for {period.key} failed: {exc}") from None
         finally:
             for bar in bars:
