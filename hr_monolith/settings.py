@@ -98,17 +98,32 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Reads for any login; writes for staff or the model permission (hr_monolith/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["hr_monolith.permissions.StaffOrModelPermissions"],
+    "DEFAULT_PAGINATION_CLASS": "hr_monolith.pagination.ApiPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hr_monolith.api_errors.api_exception_handler",
+    # DRF's own throttles, counted in the default cache: per process (LocMemCache), a guard
+    # against a runaway client rather than a quota. A throttled request gets 429 + Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("HR_API_THROTTLE_ANON", "60/min"),
+        "user": os.environ.get("HR_API_THROTTLE_USER", "6000/min"),
+    },
 }
+# Largest page a list answers; a bigger `?limit=` is clamped to it (the `next` link goes on).
+HR_API_MAX_LIMIT = int(os.environ.get("HR_API_MAX_LIMIT", "500"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "HR monolith API",
     "DESCRIPTION": "Employees, catalogue and the outbox that publishes user events.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its UI need a login like the API they describe.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # --- events (SNS) ------------------------------------------------------------
