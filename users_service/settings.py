@@ -131,6 +131,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Read model of users fed by the monolith's events.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its UI need a login like the API they describe.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # --- Redis: the broker and the cache are separate roles ----------------------
