@@ -6,6 +6,9 @@ import uuid
 
 import pytest
 from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
+
+from hr_monolith.people import services as people
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +111,22 @@ def test_openapi_schema_is_valid_and_warning_free():
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_a_bigger_limit_is_clamped_to_the_largest_page(api_client, settings):
+    settings.HR_API_MAX_LIMIT = 2
+    for n in range(3):
+        people.user_create(email=f"p{n}@example.com", first_name="P", last_name=str(n))
+    page = api_client.get("/api/users/?limit=1000000").json()
+    assert (page["count"], len(page["results"])) == (3, 2)
+    assert "limit=2" in page["next"]
+
+
+def test_a_throttled_request_gets_429_with_retry_after(api_client, monkeypatch):
+    # DRF binds the rates when it is imported: set them where the throttles read them.
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": "2/min", "anon": "2/min"})
+    statuses = [api_client.get("/api/departments/").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = api_client.get("/api/departments/")
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 60
