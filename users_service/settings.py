@@ -110,7 +110,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "users_service.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Fail open when the cache (which holds the counters) is down: see users_service/throttling.py.
@@ -123,6 +123,8 @@ REST_FRAMEWORK = {
         "user": os.environ.get("USERS_API_THROTTLE_USER", "1200/min"),
     },
 }
+# Largest page a list answers; a bigger `?limit=` is clamped to it (the `next` link goes on).
+USERS_API_MAX_LIMIT = int(os.environ.get("USERS_API_MAX_LIMIT", "500"))
 # A revoked token or deactivated user keeps working this long in a process that saw it (0 = never
 # remembered: one database query per request). See users_service/authentication.py.
 TOKEN_AUTH_CACHE_SECONDS = float(os.environ.get("TOKEN_AUTH_CACHE_SECONDS", "5"))
