@@ -157,8 +157,12 @@ RELAY_POLL_INTERVAL = float(os.environ.get("RELAY_POLL_INTERVAL", "0.2"))
 # publish_batch calls in flight at once, and the cap of the backoff while SNS refuses (seconds).
 RELAY_MAX_IN_FLIGHT = int(os.environ.get("RELAY_MAX_IN_FLIGHT", "4"))
 RELAY_MAX_BACKOFF = float(os.environ.get("RELAY_MAX_BACKOFF", "30"))
-# Sent outbox rows older than this are deleted by `purge_outbox`.
+# Times SNS may refuse one entry before the relay parks its row as failed (admin re-sends it).
+RELAY_MAX_ATTEMPTS = int(os.environ.get("RELAY_MAX_ATTEMPTS", "10"))
+# Sent outbox rows older than this are deleted by the relay (every OUTBOX_PURGE_INTERVAL seconds,
+# 0 = never) and by `purge_outbox`.
 OUTBOX_RETENTION_DAYS = float(os.environ.get("OUTBOX_RETENTION_DAYS", "7"))
+OUTBOX_PURGE_INTERVAL = float(os.environ.get("OUTBOX_PURGE_INTERVAL", "3600"))
 # Users per transaction in `backfill_users`.
 BACKFILL_BATCH_SIZE = int(os.environ.get("BACKFILL_BATCH_SIZE", "500"))
 
