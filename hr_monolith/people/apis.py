@@ -1,4 +1,8 @@
-"""`/api/users/`: thin DRF views over the people services and selectors."""
+"""`/api/users/`: thin DRF views over the people services and selectors.
+
+Each view names its model (`queryset`): a write needs staff or that model's Django permission
+(hr_monolith/permissions.py); deactivate and reactivate change the employee, so they need `change`.
+"""
 
 from __future__ import annotations
 
@@ -70,7 +74,7 @@ NOT_FOUND = OpenApiResponse(description="No such user.")
 
 
 class UserListApi(APIView):
-    queryset = User.objects.all()  # the model whose permissions a write needs (StaffOrModelPermissions)
+    queryset = User.objects.all()
 
     @extend_schema(operation_id="users_list", responses=UserOutput(many=True))
     def get(self, request: Request) -> Response:
