@@ -75,12 +75,14 @@ def healthy_parts(moto_server, redis_url, settings, monkeypatch) -> None:
 
 
 def targets(monolith: FakeMonolith):
+    """A user in the read model (and the stand-in monolith) and a report run for the detail routes."""
     user_id = new_user_id()
     apply_user_event(envelope=user_state_event(user_id, 1, types.USER_CREATED), task_name="roles")
     monolith.resources[user_id] = []
     now = timezone.now()
-    run = ReportRun.objects.create(report="headcount_by_department", period="2026-11-23", period_start=now,
-                                   period_end=now)
+    run = ReportRun.objects.create(
+        report="headcount_by_department", period="2026-11-23", period_start=now, period_end=now
+    )
 
     def call(route: str, method: str) -> Call:
         path = (
