@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_safe
 
 
+@require_safe
 def health(request: HttpRequest) -> JsonResponse:
     checks: dict[str, str] = {}
     try:

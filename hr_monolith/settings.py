@@ -4,7 +4,7 @@ each variable with its default; the shared part is in shared_settings/base.py.""
 from __future__ import annotations
 
 from shared_settings.base import *  # noqa: F403 - the base both services share
-from shared_settings.base import DJANGO_APPS, VAR_DIR, database
+from shared_settings.base import DJANGO_APPS, VAR_DIR, axes_cooloff_message, database
 from shared_settings.env import env
 
 SECRET_KEY = env.str("HR_SECRET_KEY")
@@ -12,6 +12,7 @@ ALLOWED_HOSTS = env.list("HR_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", 
 # Browsers keep cookies per host, not per port: the two services must not share cookie names.
 SESSION_COOKIE_NAME = "hr_sessionid"
 CSRF_COOKIE_NAME = "hr_csrftoken"
+AXES_COOLOFF_MESSAGE = axes_cooloff_message("hr")
 
 INSTALLED_APPS = [
     *DJANGO_APPS,
@@ -30,17 +31,32 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Reads for any login; writes for staff or the model permission (hr_monolith/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["hr_monolith.permissions.StaffOrModelPermissions"],
+    "DEFAULT_PAGINATION_CLASS": "hr_monolith.pagination.ApiPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hr_monolith.api_errors.api_exception_handler",
+    # DRF's own throttles, counted in the default cache: per process (LocMemCache), a guard
+    # against a runaway client rather than a quota. A throttled request gets 429 + Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("HR_API_THROTTLE_ANON", default="60/min"),
+        "user": env.str("HR_API_THROTTLE_USER", default="6000/min"),
+    },
 }
+# Largest page a list answers; a bigger `?limit=` is clamped to it (the `next` link goes on).
+HR_API_MAX_LIMIT = env.int("HR_API_MAX_LIMIT", default=500)
 SPECTACULAR_SETTINGS = {
     "TITLE": "HR monolith API",
     "DESCRIPTION": "Employees, catalogue and the outbox that publishes user events.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its UI need a login like the API they describe.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # --- events (SNS) ------------------------------------------------------------
@@ -51,8 +67,12 @@ RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", default=0.2)
 # publish_batch calls in flight at once, and the cap of the backoff while SNS refuses (seconds).
 RELAY_MAX_IN_FLIGHT = env.int("RELAY_MAX_IN_FLIGHT", default=4)
 RELAY_MAX_BACKOFF = env.float("RELAY_MAX_BACKOFF", default=30.0)
-# Sent outbox rows older than this are deleted by `purge_outbox`.
+# Times SNS may refuse one entry before the relay parks its row as failed (admin re-sends it).
+RELAY_MAX_ATTEMPTS = env.int("RELAY_MAX_ATTEMPTS", default=10)
+# Sent outbox rows older than this are deleted by the relay (every OUTBOX_PURGE_INTERVAL seconds,
+# 0 = never) and by `purge_outbox`.
 OUTBOX_RETENTION_DAYS = env.float("OUTBOX_RETENTION_DAYS", default=7.0)
+OUTBOX_PURGE_INTERVAL = env.float("OUTBOX_PURGE_INTERVAL", default=3600.0)
 # Users per transaction in `backfill_users`.
 BACKFILL_BATCH_SIZE = env.int("BACKFILL_BATCH_SIZE", default=500)
 

@@ -7,6 +7,7 @@ docs/settings.md (a test keeps the list complete).
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,6 +62,7 @@ DJANGO_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -73,7 +75,35 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- admin login lockout (django-axes) ----------------------------------------------------------
+# Failed logins are counted per (username, client address): an attacker elsewhere cannot lock
+# an admin out, and a success clears the count. Only failures are stored (no access log of
+# every login), and axes' log lines mask the username and address.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.float("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+
+
+def axes_cooloff_message(service: str) -> str:
+    """The lockout page's text, naming the command that lifts the lock for `service` (hr or users)."""
+    return (
+        f"Too many failed logins: this account is locked for {AXES_COOLOFF_TIME.total_seconds() / 60:g} "
+        f"minutes from this address. An administrator can lift the lock with "
+        f"`manage.py {service} axes_reset_username <name>`."
+    )
+
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

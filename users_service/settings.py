@@ -6,7 +6,7 @@ from __future__ import annotations
 from kombu import Queue
 
 from shared_settings.base import *  # noqa: F403 - the base both services share
-from shared_settings.base import DJANGO_APPS, TIME_ZONE, VAR_DIR, database
+from shared_settings.base import DJANGO_APPS, TIME_ZONE, VAR_DIR, axes_cooloff_message, database
 from shared_settings.env import env
 from users_service import queues
 
@@ -15,6 +15,7 @@ ALLOWED_HOSTS = env.list("USERS_ALLOWED_HOSTS", default=["127.0.0.1", "localhost
 # Browsers keep cookies per host, not per port: the two services must not share cookie names.
 SESSION_COOKIE_NAME = "users_sessionid"
 CSRF_COOKIE_NAME = "users_csrftoken"
+AXES_COOLOFF_MESSAGE = axes_cooloff_message("users")
 
 INSTALLED_APPS = [
     *DJANGO_APPS,
@@ -40,7 +41,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "users_service.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Fail open when the cache (which holds the counters) is down: see users_service/throttling.py.
@@ -53,6 +54,8 @@ REST_FRAMEWORK = {
         "user": env.str("USERS_API_THROTTLE_USER", default="1200/min"),
     },
 }
+# Largest page a list answers; a bigger `?limit=` is clamped to it (the `next` link goes on).
+USERS_API_MAX_LIMIT = env.int("USERS_API_MAX_LIMIT", default=500)
 # A revoked token or deactivated user keeps working this long in a process that saw it (0 = never
 # remembered: one database query per request). See users_service/authentication.py.
 TOKEN_AUTH_CACHE_SECONDS = env.float("TOKEN_AUTH_CACHE_SECONDS", default=5.0)
@@ -61,6 +64,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Read model of users fed by the monolith's events.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its UI need a login like the API they describe.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # --- Redis: the broker and the cache are separate roles ----------------------

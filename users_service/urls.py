@@ -1,5 +1,10 @@
+"""Routes of the users service. `/health/` and `/metrics` are open (GET/HEAD); `/ops/` is for staff;
+the API needs a login (tests/users_service/test_roles.py checks every route)."""
+
 from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import path
+from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from users_service.catalogue.apis import CatalogueApi
@@ -12,15 +17,15 @@ from users_service.resources.apis import UserResourcesApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("health/", health, name="health"),
-    path("metrics", metrics_view, name="metrics"),
+    path("health/", require_safe(health), name="health"),
+    path("metrics", require_safe(metrics_view), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/users/", directory.UserListApi.as_view(), name="user-list"),
     path("api/users/<uuid:user_id>/", directory.UserDetailApi.as_view(), name="user-detail"),
     path("api/reports/", reports.ReportRunListApi.as_view(), name="report-run-list"),
     path("api/reports/<int:run_id>/", reports.ReportRunDetailApi.as_view(), name="report-run-detail"),
-    path("ops/", ops_page, name="ops"),
+    path("ops/", staff_member_required(ops_page), name="ops"),
     path("api/users/<uuid:user_id>/resources/", UserResourcesApi.as_view(), name="user-resources"),
     path("api/catalogue/<str:kind>/", CatalogueApi.as_view(), name="catalogue"),
 ]

@@ -1,24 +1,18 @@
-"""Catalogue endpoints: `/api/<kind>/` and `/api/<kind>/<code>/`; writes are staff only."""
+"""Catalogue endpoints `/api/<kind>/` and `/api/<kind>/<code>/`; writes need staff or the model permission."""
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers, status
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hr_monolith.catalogue import services
-from hr_monolith.catalogue.models import CATALOGUE_MODELS, code_validator
-
-
-class ReadAnyWriteStaff(permissions.BasePermission):
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        return request.method in permissions.SAFE_METHODS or request.user.is_staff
+from hr_monolith.catalogue.models import CATALOGUE_MODELS, CatalogueEntry, code_validator
+from hr_monolith.pagination import ApiPagination
 
 
 class CatalogueEntryOutput(serializers.Serializer):
@@ -36,14 +30,20 @@ class CatalogueEntryUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
 
 
-class CatalogueListApi(APIView):
-    kind = ""
-    permission_classes = [ReadAnyWriteStaff]
+class CatalogueKindApi(APIView):
+    """One catalogue kind (`departments`, ...); writes need that model's permission (or staff)."""
 
+    kind = ""
+
+    def get_queryset(self) -> QuerySet[CatalogueEntry]:
+        return CATALOGUE_MODELS[self.kind].objects.all()
+
+
+class CatalogueListApi(CatalogueKindApi):
     @extend_schema(responses=CatalogueEntryOutput(many=True))
     def get(self, request: Request) -> Response:
-        entries = CATALOGUE_MODELS[self.kind].objects.order_by("code")
-        paginator = LimitOffsetPagination()
+        entries = self.get_queryset().order_by("code")
+        paginator = ApiPagination()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(CatalogueEntryOutput(page, many=True).data)
 
@@ -60,9 +60,7 @@ class CatalogueListApi(APIView):
         return Response(CatalogueEntryOutput(entry).data, status=status.HTTP_201_CREATED)
 
 
-class CatalogueDetailApi(APIView):
-    kind = ""
-    permission_classes = [ReadAnyWriteStaff]
+class CatalogueDetailApi(CatalogueKindApi):
 
     @extend_schema(responses={200: CatalogueEntryOutput, 404: OpenApiResponse(description="No such code.")})
     def get(self, request: Request, code: str) -> Response:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.validators import RegexValidator
 from django.db import models
 
-code_validator = RegexValidator(r"^[A-Za-z0-9_-]{1,32}$", "Use 1-32 letters, digits, '-' or '_'.")
+#: The contract's pattern (events/schemas/envelope.json, `catalogue_code`; a test keeps them equal).
+code_validator = RegexValidator(r"^[A-Za-z0-9_-]{1,32}(?!\n)$", "Use 1-32 letters, digits, '-' or '_'.")
 
 
 class CatalogueEntry(models.Model):

@@ -2,13 +2,17 @@
 
 Rows are claimed in id order; on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so
 several relays can share one backlog without publishing a row twice. A row is
-marked sent only when SNS listed it as `Successful`; entries SNS refused are
-retried on their own, and a refusal of the whole call (SNS unreachable,
-throttled) leaves the rows pending with their attempt count and last error.
+marked sent only when SNS listed it as `Successful`. An entry SNS refuses is
+retried on its own: twice within the pass, then after a backoff of its own (it
+holds up no other row), and after `max_attempts` refusals it is parked as
+failed (admin shows and re-sends it). A refusal of the whole call (SNS
+unreachable, throttled) leaves the rows pending and parks nothing: the run loop
+backs off and resumes when SNS answers again.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 import time
@@ -18,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from events.aws import AWS_CALL_ERRORS
@@ -26,6 +30,7 @@ from events.backoff import Backoff
 from events.envelope import Envelope
 from events.publisher import PublishResult, SnsPublisher, batch_slices, entry_size
 from hr_monolith.outbox.models import OutboxEvent
+from hr_monolith.outbox.services import PurgeSchedule
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +41,25 @@ LAST_ERROR_MAX = 2000
 
 @dataclass
 class RelayPass:
-    """What one claim-publish-mark pass did. `failed` rows are still pending."""
+    """What one claim-publish-mark pass did. `failed` rows were not published: `parked` of them are
+    now failed for good, the rest stay pending. `call_failed`: a whole call failed (SNS in trouble)."""
 
     claimed: int = 0
     published: int = 0
     failed: int = 0
+    parked: int = 0
+    call_failed: bool = False
 
 
 @dataclass
 class _Attempts:
-    """Per row of a pass: how many publish attempts it took and the last error seen."""
+    """Per row of a pass: publish attempts, refusals of the entry by SNS, and the last error seen."""
 
     published: set[int] = field(default_factory=set)
     attempts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    refusals: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     errors: dict[int, str] = field(default_factory=dict)
+    call_failed: bool = False
 
 
 class OutboxRelay:
@@ -61,16 +71,23 @@ class OutboxRelay:
         max_in_flight: int = 4,
         max_backoff_seconds: float = 30.0,
         entry_retries: int = 2,
+        max_attempts: int = 10,
         backoff: Backoff | None = None,
+        purge: PurgeSchedule | None = None,
         sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], datetime.datetime] = timezone.now,
     ) -> None:
         self.publisher = publisher
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
         self.entry_retries = entry_retries
+        self.max_attempts = max_attempts
+        #: The run loop's delay after a failed call, and a refused row's delay before its next pass.
         self.backoff = backoff or Backoff(base=0.5, cap=max_backoff_seconds)
         self._entry_backoff = Backoff(base=0.05, cap=1.0)
+        self.purge = purge
         self._sleep = sleep
+        self._clock = clock
         #: Delays the run loop waited after failed passes (for logs and tests).
         self.backoff_delays: list[float] = []
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="relay")
@@ -79,8 +96,9 @@ class OutboxRelay:
         self._pool.shutdown(wait=True)
 
     def relay_once(self) -> RelayPass:
-        """Claim up to `batch_size` pending rows, publish them, mark what SNS accepted."""
-        pending = OutboxEvent.objects.filter(sent_at__isnull=True).order_by("id")
+        """Claim up to `batch_size` pending rows due now, publish them, mark what SNS accepted."""
+        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=self._clock())
+        pending = OutboxEvent.objects.pending().filter(due).order_by("id")
         if connection.features.has_select_for_update_skip_locked:
             # Rows stay locked until they are marked: another relay skips them meanwhile.
             with transaction.atomic():
@@ -92,9 +110,13 @@ class OutboxRelay:
         if not rows:
             return RelayPass()
         outcome = self._publish_with_retries(rows)
-        self._mark(rows, outcome)
+        parked = self._mark(rows, outcome)
         return RelayPass(
-            claimed=len(rows), published=len(outcome.published), failed=len(rows) - len(outcome.published)
+            claimed=len(rows),
+            published=len(outcome.published),
+            failed=len(rows) - len(outcome.published),
+            parked=parked,
+            call_failed=outcome.call_failed,
         )
 
     def _publish_with_retries(self, rows: Sequence[OutboxEvent]) -> _Attempts:
@@ -103,45 +125,54 @@ class OutboxRelay:
         for round_ in range(self.entry_retries + 1):
             if round_:
                 self._sleep(self._entry_backoff.delay(round_))
-            whole_call_failed = self._publish_round(todo, outcome)
-            todo = [row for row in todo if row.pk not in outcome.published]
+            self._publish_round(todo, outcome)
+            todo = [
+                row
+                for row in todo
+                if row.pk not in outcome.published
+                and row.refusals + outcome.refusals[row.pk] < self.max_attempts
+            ]
             # A refused call means SNS itself is in trouble: leave it to the run loop's backoff.
-            if not todo or whole_call_failed:
+            if not todo or outcome.call_failed:
                 break
         return outcome
 
-    def _publish_round(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> bool:
-        """One publish_batch per 10 rows (or 256 KiB), several in flight; True if a whole call failed."""
+    def _publish_round(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> None:
+        """One publish_batch per 10 rows (or 256 KiB), several in flight."""
         envelopes = [Envelope(**row.envelope) for row in rows]
         slices = batch_slices([entry_size(envelope) for envelope in envelopes])
         chunks = [rows[part] for part in slices]
         futures = [self._pool.submit(self.publisher.publish_batch, envelopes[part]) for part in slices]
-        whole_call_failed = False
         for chunk, future in zip(chunks, futures, strict=True):
             for row in chunk:
                 outcome.attempts[row.pk] += 1
             try:
                 result: PublishResult = future.result()
             except CALL_ERRORS as exc:
-                whole_call_failed = True
+                outcome.call_failed = True
                 for row in chunk:
                     outcome.errors[row.pk] = f"{type(exc).__name__}: {exc}"
                 continue
             by_event_id = {str(row.event_id): row for row in chunk}
             outcome.published.update(by_event_id[event_id].pk for event_id in result.published)
             for event_id, error in result.failed.items():
-                outcome.errors[by_event_id[event_id].pk] = error
-        return whole_call_failed
+                row = by_event_id[event_id]
+                outcome.errors[row.pk] = error
+                outcome.refusals[row.pk] += 1
 
-    def _mark(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> None:
-        now = timezone.now()
+    def _mark(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> int:
+        """Write the pass's outcome; returns how many rows were parked as failed."""
+        now = self._clock()
         sent_by_attempts: dict[int, list[int]] = defaultdict(list)
         for row in rows:
             if row.pk in outcome.published:
                 sent_by_attempts[outcome.attempts[row.pk]].append(row.pk)
+        parked: list[OutboxEvent] = []
         with transaction.atomic():
             for attempts, pks in sent_by_attempts.items():
-                OutboxEvent.objects.filter(pk__in=pks).update(sent_at=now, attempts=F("attempts") + attempts)
+                OutboxEvent.objects.filter(pk__in=pks).update(
+                    sent_at=now, attempts=F("attempts") + attempts, next_attempt_at=None
+                )
             for row in rows:
                 if row.pk in outcome.published:
                     # A row sent after a retry keeps its last error: it tells what happened.
@@ -151,23 +182,49 @@ class OutboxRelay:
                         )
                     continue
                 error = outcome.errors.setdefault(row.pk, "SNS returned no result for this entry")
-                OutboxEvent.objects.filter(pk=row.pk).update(
-                    attempts=F("attempts") + outcome.attempts[row.pk], last_error=error[:LAST_ERROR_MAX]
-                )
+                fields = {
+                    "attempts": F("attempts") + outcome.attempts[row.pk],
+                    "last_error": error[:LAST_ERROR_MAX],
+                }
+                refused = outcome.refusals[row.pk]
+                if refused:
+                    total = row.refusals + refused
+                    fields["refusals"] = total
+                    if total >= self.max_attempts:
+                        fields.update(failed_at=now, next_attempt_at=None)
+                        parked.append(row)
+                    else:
+                        delay = self.backoff.delay(total)
+                        fields["next_attempt_at"] = now + datetime.timedelta(seconds=delay)
+                OutboxEvent.objects.filter(pk=row.pk).update(**fields)
         for row in rows:
             if row.pk not in outcome.published:
-                log.warning("outbox row %s not published: %s", row.pk, outcome.errors.get(row.pk, "?"))
+                log.warning("outbox row %s not published: %s", row.pk, outcome.errors[row.pk])
+        if parked:
+            failed_in_all = OutboxEvent.objects.failed().count()
+            for row in parked:
+                log.error(
+                    "outbox row %s (%s) parked as failed after %d refusals by SNS; re-send it from admin",
+                    row.pk,
+                    row.event_type,
+                    self.max_attempts,
+                )
+            log.error("outbox: %d rows failed in all (admin: Outbox events, state failed)", failed_in_all)
+        return len(parked)
 
     def run(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
-        """Relay until `stop` is set; back off with jitter while SNS refuses; wait `poll_interval`
-        only after a pass that found nothing.
+        """Relay until `stop` is set; back off with jitter while SNS refuses whole calls; wait
+        `poll_interval` only after a pass that found nothing; purge sent rows when due.
 
         `stop` is checked between passes only, so the batch in hand is always finished and marked.
+        Entries SNS refuses one by one do not slow the loop: each waits out its own backoff.
         """
         failures = 0
         while not stop.is_set():
             outcome = self.relay_once()
-            if outcome.failed:
+            if self.purge is not None:
+                self.purge.step()
+            if outcome.call_failed:
                 failures += 1
                 delay = self.backoff.delay(failures)
                 self.backoff_delays.append(delay)

@@ -1,4 +1,4 @@
-"""Reads of the outbox: the backlog the relay has yet to publish."""
+"""Reads of the outbox: the backlog the relay has yet to publish, and the rows it parked."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from hr_monolith.outbox.models import OutboxEvent
 class Backlog:
     pending: int
     oldest_created_at: datetime.datetime | None
+    #: Rows parked after RELAY_MAX_ATTEMPTS refusals: they wait for a re-send from admin.
+    failed: int = 0
 
     @property
     def oldest_age_seconds(self) -> float | None:
@@ -24,8 +26,7 @@ class Backlog:
 
 
 def outbox_backlog() -> Backlog:
-    """How many rows wait to be published, and since when."""
-    stats = OutboxEvent.objects.filter(sent_at__isnull=True).aggregate(
-        pending=Count("id"), oldest=Min("created_at")
-    )
-    return Backlog(pending=stats["pending"], oldest_created_at=stats["oldest"])
+    """How many rows wait to be published and since when; how many are parked as failed."""
+    stats = OutboxEvent.objects.pending().aggregate(pending=Count("id"), oldest=Min("created_at"))
+    failed = OutboxEvent.objects.failed().count()
+    return Backlog(pending=stats["pending"], oldest_created_at=stats["oldest"], failed=failed)

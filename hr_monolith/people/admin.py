@@ -35,6 +35,13 @@ class UserAdmin(admin.ModelAdmin):
             saved = services.user_create(**data)
         obj.pk, obj.version = saved.pk, saved.version
 
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Erasing needs `delete_user` only: what goes with the person (their resource grants,
+        # read-only in admin) is removed by `user_erase`, which writes the events.
+        perms_needed = {name for name in perms_needed if name == self.opts.verbose_name}
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request, obj):
         services.user_erase(user_id=obj.pk)
 

@@ -1,18 +1,23 @@
-"""`/api/users/`: thin DRF views over the people services and selectors."""
+"""`/api/users/`: thin DRF views over the people services and selectors.
+
+Each view names its model (`queryset`): a write needs staff or that model's Django permission
+(hr_monolith/permissions.py); deactivate and reactivate change the employee, so they need `change`.
+"""
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hr_monolith.catalogue.models import Department, Location, Position
+from hr_monolith.pagination import ApiPagination
 from hr_monolith.people import selectors, services
 from hr_monolith.people.models import User
+from hr_monolith.permissions import StaffOrChangePermission
 
 
 class UserOutput(serializers.Serializer):
@@ -69,9 +74,11 @@ NOT_FOUND = OpenApiResponse(description="No such user.")
 
 
 class UserListApi(APIView):
+    queryset = User.objects.all()
+
     @extend_schema(operation_id="users_list", responses=UserOutput(many=True))
     def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
+        paginator = ApiPagination()
         page = paginator.paginate_queryset(selectors.user_list(), request, view=self)
         return paginator.get_paginated_response(UserOutput(page, many=True).data)
 
@@ -86,6 +93,8 @@ class UserListApi(APIView):
 
 
 class UserDetailApi(APIView):
+    queryset = User.objects.all()
+
     @extend_schema(operation_id="users_retrieve", responses={200: UserOutput, 404: NOT_FOUND})
     def get(self, request: Request, user_id: str) -> Response:
         return Response(UserOutput(get_object_or_404(selectors.user_list(), pk=user_id)).data)
@@ -114,6 +123,9 @@ class UserDetailApi(APIView):
 
 
 class UserDeactivateApi(APIView):
+    queryset = User.objects.all()
+    permission_classes = [StaffOrChangePermission]
+
     @extend_schema(operation_id="users_deactivate", request=None, responses={200: UserOutput, 404: NOT_FOUND})
     def post(self, request: Request, user_id: str) -> Response:
         get_object_or_404(User, pk=user_id)
@@ -121,6 +133,9 @@ class UserDeactivateApi(APIView):
 
 
 class UserReactivateApi(APIView):
+    queryset = User.objects.all()
+    permission_classes = [StaffOrChangePermission]
+
     @extend_schema(operation_id="users_reactivate", request=None, responses={200: UserOutput, 404: NOT_FOUND})
     def post(self, request: Request, user_id: str) -> Response:
         get_object_or_404(User, pk=user_id)

@@ -7,11 +7,13 @@ import datetime
 import uuid
 from typing import Any
 
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from hr_monolith.catalogue.models import Department, Location, Position
-from hr_monolith.outbox.services import outbox_write
+from hr_monolith.outbox.services import outbox_forget_aggregate, outbox_write
 from hr_monolith.people import events
 from hr_monolith.people.models import User
 
@@ -121,9 +123,32 @@ def user_reactivate(*, user_id: uuid.UUID | str) -> User:
 
 
 def user_erase(*, user_id: uuid.UUID | str) -> None:
-    """GDPR erase: delete the row; the `user.erased` event carries only the id and version."""
+    """GDPR erase: delete the person and every trace of them in the monolith, in one transaction.
+
+    - The row goes, and with it the person's resource grants (CASCADE).
+    - The outbox keeps of the person's earlier events only what `user.erased` carries (the id);
+      those not yet published are dropped: the erase event, newer than all of them, supersedes
+      them, so a consumer ends in the erased state whether or not it saw them.
+    - Admin's history keeps its entries about the person (who changed what, when) without the
+      text that named them.
+    """
     with transaction.atomic():
         user = _locked(user_id)
         user.version += 1
-        outbox_write(events.user_erased_event(user))
+        erased = events.user_erased_event(user)
+        outbox_forget_aggregate(
+            aggregate_type=erased.aggregate_type, aggregate_id=erased.aggregate_id, payload=erased.payload
+        )
+        outbox_write(erased)
+        _admin_history_forget(user)
         user.delete()
+
+
+#: What admin's history shows of an erased person.
+ERASED_REPR = "(erased employee)"
+
+
+def _admin_history_forget(user: User) -> None:
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(User), object_id=str(user.pk)
+    ).update(object_repr=ERASED_REPR, change_message="")

@@ -52,3 +52,26 @@ def test_create_update_deactivate_erase_reach_the_users_service(stack):
     assert seen == {"id": user["id"], "version": 4, "erased": True}
     listed = stack.users("GET", "/api/users/").json()
     assert user["id"] not in [u["id"] for u in listed["results"]]
+
+
+def test_an_erase_while_the_relay_is_down_supersedes_the_unpublished_events(stack):
+    """The erase drops the person's unpublished events from the outbox: the users service still
+    ends in the erased state, and another person's events written meanwhile all arrive."""
+    relay = stack.processes["hr-relay"]
+    relay.stop()
+    try:
+        person = {"email": "gone@example.com", "first_name": "Gone", "last_name": "Soon"}
+        created = stack.hr("POST", "/api/users/", json=person)
+        assert created.status_code == 201, created.text
+        gone = created.json()["id"]
+        stack.hr("PATCH", f"/api/users/{gone}/", json={"last_name": "Sooner"}).raise_for_status()
+        other = {"email": "kept@example.com", "first_name": "Kept", "last_name": "Here"}
+        kept = stack.hr("POST", "/api/users/", json=other).json()["id"]
+        stack.hr("PATCH", f"/api/users/{kept}/", json={"last_name": "There"}).raise_for_status()
+        assert stack.hr("DELETE", f"/api/users/{gone}/").status_code == 204
+    finally:
+        relay.start()
+
+    assert wait_for_version(stack, gone, 3) == {"id": gone, "version": 3, "erased": True}
+    seen = wait_for_version(stack, kept, 2)
+    assert (seen["last_name"], seen["version"]) == ("There", 2)

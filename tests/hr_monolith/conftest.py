@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -18,20 +20,51 @@ def catalogue_entries(db):
     }
 
 
-@pytest.fixture
-def api_client(db) -> APIClient:
-    account = get_user_model().objects.create_user("clerk", password="x")
+#: Models whose add/change/delete permissions an HR clerk's account holds (the writes of the API).
+WRITABLE_MODELS = ("people.user", "resources.resourcegrant", "catalogue.department", "catalogue.position",
+                   "catalogue.location")
+
+
+def token_client(account) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
     return client
+
+
+def grant_model_permissions(account, *, actions=("add", "change", "delete")) -> None:
+    """Give `account` the Django model permissions `<action>_<model>` of every writable model."""
+    for label in WRITABLE_MODELS:
+        app_label, model = label.split(".")
+        account.user_permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label=app_label, codename__in=[f"{a}_{model}" for a in actions]
+            )
+        )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts():
+    """DRF's throttle history lives in the default cache (per process): none crosses tests."""
+    cache.clear()
+
+
+@pytest.fixture
+def api_client(db) -> APIClient:
+    """A plain login (like the users service's account): reads only."""
+    return token_client(get_user_model().objects.create_user("reader", password="x"))
+
+
+@pytest.fixture
+def clerk_client(db) -> APIClient:
+    """Not staff, but holds the model permissions of every write: writes like staff."""
+    account = get_user_model().objects.create_user("clerk", password="x")
+    grant_model_permissions(account)
+    return token_client(account)
 
 
 @pytest.fixture
 def staff_client(db) -> APIClient:
-    account = get_user_model().objects.create_user("boss", password="x", is_staff=True)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
-    return client
+    return token_client(get_user_model().objects.create_user("boss", password="x", is_staff=True))
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,8 @@ from django.core.management.base import CommandError
 from events import types
 from events.envelope import Envelope
 from hr_monolith.catalogue import services as catalogue
-from hr_monolith.outbox import backfill
 from hr_monolith.outbox.models import OutboxBackfill, OutboxEvent
-from hr_monolith.people import events
+from hr_monolith.people import backfill, events
 from hr_monolith.people.models import User
 
 pytestmark = pytest.mark.django_db

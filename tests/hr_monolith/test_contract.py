@@ -172,3 +172,58 @@ def test_catalogue_changes_emit_catalogue_changed(db):
         "change": "updated",
     }
     assert entry.version == 1
+
+
+# --- catalogue codes --------------------------------------------------------------------------
+
+
+def test_the_models_catalogue_code_pattern_is_the_contracts():
+    from events.validation import SCHEMA_DIR
+    from hr_monolith.catalogue.models import code_validator
+
+    envelope_schema = json.loads((SCHEMA_DIR / "envelope.json").read_text())
+    assert code_validator.regex.pattern == envelope_schema["$defs"]["catalogue_code"]["pattern"]
+
+
+@pytest.mark.parametrize("code", ["bad code!", "", "x" * 33, "ENG\n", "ENG/1"])
+@pytest.mark.parametrize("where", ["department", "position", "location", "catalogue.changed"])
+def test_a_catalogue_code_outside_the_pattern_is_refused_wherever_it_appears(full_user, where, code):
+    if where == "catalogue.changed":
+        envelope = Envelope(
+            event_type=types.CATALOGUE_CHANGED,
+            aggregate_type="catalogue",
+            aggregate_id=f"departments:{code}",
+            aggregate_version=1,
+            producer="hr_monolith",
+            payload={"kind": "departments", "code": code, "name": "N", "change": "created"},
+        )
+    else:
+        envelope = events.user_updated_event(full_user)
+        envelope = Envelope(**envelope.to_dict() | {"payload": envelope.payload | {where: code}})
+    with pytest.raises(InvalidEvent) as refused:
+        consume(envelope)
+    assert refused.value.reason == "schema_violation"
+
+
+def test_every_code_the_demo_data_uses_fits_the_contract():
+    from hr_monolith.catalogue.models import code_validator
+    from hr_monolith.people.management.commands.load_demo_data import CATALOGUE
+
+    for entries in CATALOGUE.values():
+        for code, _name in entries:
+            code_validator(code)
+
+
+def test_a_bad_catalogue_code_is_a_400_naming_the_field(staff_client):
+    response = staff_client.post("/api/departments/", {"code": "R&D dept", "name": "Research"}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["code"]
+
+
+@pytest.mark.parametrize("code", ["bad code!", "ENG\n", "x" * 33])
+def test_the_model_refuses_a_code_outside_the_pattern(db, code):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        catalogue.catalogue_entry_create(kind="departments", code=code, name="N")
+    assert "code" in refused.value.message_dict

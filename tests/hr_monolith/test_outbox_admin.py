@@ -7,12 +7,14 @@ import io
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
 from hr_monolith.outbox.models import OutboxEvent
 from hr_monolith.outbox.selectors import outbox_backlog
+from hr_monolith.outbox.services import PurgeSchedule
 from tests.hr_monolith.test_relay import make_users
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +94,110 @@ def test_admin_resends_chosen_rows(admin_client):
     )
     assert response.status_code == 302
     assert set(OutboxEvent.objects.filter(sent_at__isnull=True).values_list("pk", flat=True)) == set(chosen)
+
+
+def staff_with(client, *codenames: str):
+    account = get_user_model().objects.create_user(f"staff-{len(codenames)}", is_staff=True)
+    account.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="outbox", codename__in=codenames)
+    )
+    client.force_login(account)
+    return client
+
+
+def resend(client, rows):
+    return client.post(
+        "/admin/outbox/outboxevent/", {"action": "resend", "_selected_action": [str(r.pk) for r in rows]}
+    )
+
+
+def test_resending_needs_its_own_permission(client):
+    make_users(2)
+    rows = list(OutboxEvent.objects.order_by("id"))
+    age(rows, sent_days_ago=0)
+    viewer = staff_with(client, "view_outboxevent", "change_outboxevent", "delete_outboxevent")
+    assert "Re-send selected events" not in viewer.get("/admin/outbox/outboxevent/").content.decode()
+    resend(viewer, rows)
+    assert not OutboxEvent.objects.pending().exists()
+
+    resender = staff_with(client, "view_outboxevent", "resend_outboxevent")
+    assert "Re-send selected events" in resender.get("/admin/outbox/outboxevent/").content.decode()
+    resend(resender, rows)
+    assert OutboxEvent.objects.pending().count() == 2
+
+
+def test_pending_rows_cannot_be_deleted_from_admin_sent_rows_can(admin_client):
+    make_users(3)
+    rows = list(OutboxEvent.objects.order_by("id"))
+    age(rows[:2], sent_days_ago=1)
+    pending = rows[2]
+    delete_page = f"/admin/outbox/outboxevent/{pending.pk}/delete/"
+    assert admin_client.get(delete_page).status_code == 403
+    assert admin_client.post(delete_page, {"post": "yes"}).status_code == 403
+
+    def delete_selected(chosen):
+        selected = [str(r.pk) for r in chosen]
+        admin_client.post(
+            "/admin/outbox/outboxevent/",
+            {"action": "delete_selected", "_selected_action": selected, "post": "yes"},
+        )
+
+    # The bulk action refuses a selection that holds a pending row, and deletes nothing.
+    delete_selected(rows)
+    assert OutboxEvent.objects.count() == 3
+    delete_selected(rows[:2])
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [pending.pk]
+
+
+def test_admin_shows_failed_rows_and_resends_them(admin_client):
+    make_users(3)
+    rows = list(OutboxEvent.objects.order_by("id"))
+    OutboxEvent.objects.filter(pk__in=[rows[0].pk, rows[1].pk]).update(
+        failed_at=timezone.now(), refusals=10, last_error="InvalidParameter: refused"
+    )
+    page = admin_client.get("/admin/outbox/outboxevent/").content.decode()
+    assert "Outbox: 1 pending" in page
+    assert "2 failed (parked: re-send them)" in page
+    listing = admin_client.get("/admin/outbox/outboxevent/", {"state": "failed"})
+    assert listing.context["cl"].result_count == 2
+
+    resend(admin_client, rows[:1])
+    row = OutboxEvent.objects.get(pk=rows[0].pk)
+    assert (row.state, row.refusals, row.failed_at) == ("pending", 0, None)
+    assert OutboxEvent.objects.failed().count() == 1
+
+
+def test_the_purge_schedule_deletes_old_sent_rows_a_batch_per_step_when_due():
+    make_users(5)
+    rows = list(OutboxEvent.objects.order_by("id"))
+    age(rows[:3], sent_days_ago=8)
+    age(rows[3:4], sent_days_ago=1)
+    age(rows[4:], created_days_ago=30)  # pending: never purged
+    now = [0.0]
+    schedule = PurgeSchedule(
+        retention=datetime.timedelta(days=7), interval_seconds=3600, batch_size=2, clock=lambda: now[0]
+    )
+    assert [schedule.step() for _ in range(3)] == [2, 1, 0]
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [rows[3].pk, rows[4].pk]
+    age(rows[3:4], sent_days_ago=8)
+    assert schedule.step() == 0  # the next purge is an interval away
+    now[0] = 3600
+    assert schedule.step() == 1
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [rows[4].pk]
+
+
+def test_the_relay_loop_runs_the_purge(sns, topology):
+    from events.publisher import SnsPublisher
+    from hr_monolith.outbox.relay import OutboxRelay
+    from tests.hr_monolith.test_relay import _StopAtFirstWait
+
+    make_users(2)
+    age(OutboxEvent.objects.all(), sent_days_ago=8)
+    schedule = PurgeSchedule(retention=datetime.timedelta(days=7), interval_seconds=3600)
+    relay = OutboxRelay(SnsPublisher(sns, topology.topic_arn), purge=schedule)
+    try:
+        relay.run(_StopAtFirstWait(), poll_interval=0.2)
+    finally:
+        relay.close()
+    assert schedule.deleted == 2
+    assert not OutboxEvent.objects.exists()

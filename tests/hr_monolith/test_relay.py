@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 
@@ -184,3 +185,103 @@ def test_run_claims_again_at_once_after_a_pass_that_found_rows(sns, sqs, topolog
     assert [p.claimed for p in passes] == [3, 0]
     assert stop.waits == [0.2]
     assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+
+
+class FakeClock:
+    """The relay's clock, moved by the test: a refused row's backoff passes without waiting."""
+
+    def __init__(self) -> None:
+        from django.utils import timezone
+
+        self.now = timezone.now()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += datetime.timedelta(seconds=seconds)
+
+
+@pytest.mark.moto_only
+def test_rows_sns_always_refuses_are_parked_and_the_rest_flows(sns, sqs, topology, caplog):
+    make_users(60)
+    rows = list(OutboxEvent.objects.order_by("id"))
+    # A whole first claim of refused rows, and two more among the good ones.
+    bad = {str(row.event_id) for row in [*rows[:20], rows[35], rows[50]]}
+    client = RefusingSns(sns, bad, times=10**6)
+    clock, sleeps = FakeClock(), []
+    relay = OutboxRelay(
+        SnsPublisher(client, topology.topic_arn),
+        batch_size=20,
+        entry_retries=1,
+        max_attempts=4,
+        clock=clock,
+        sleep=sleeps.append,
+    )
+    passes = []
+    try:
+        for _ in range(3):
+            passes.append(relay.relay_once())
+        # Three passes publish every good row: the refused ones wait out their own backoff.
+        assert [p.published for p in passes] == [0, 19, 19]
+        assert OutboxEvent.objects.sent().count() == 38
+        for _ in range(10):
+            outcome = relay.relay_once()
+            passes.append(outcome)
+            if not outcome.claimed:
+                if not OutboxEvent.objects.pending().exists():
+                    break
+                clock.advance(relay.backoff.cap)  # time the relay would spend idling
+    finally:
+        relay.close()
+
+    good = {str(row.event_id) for row in rows} - bad
+    assert set(client.accepted) == good
+    assert set(client.accepted.values()) == {1}
+    assert sorted(delivered_event_ids(sqs, topology.queue_url)) == sorted(good)
+    # Each bad row was refused four times (two passes of two tries), then parked with the reason.
+    failed = list(OutboxEvent.objects.failed())
+    assert {str(row.event_id) for row in failed} == bad
+    for row in failed:
+        assert (row.refusals, row.attempts, row.sent_at) == (4, 4, None)
+        assert row.failed_at is not None
+        assert "InvalidParameter" in row.last_error
+    assert not OutboxEvent.objects.pending().exists()
+    # A handful of passes, none of them after a sleep of the whole relay; in-pass retries only.
+    assert sum(1 for p in passes if p.claimed) == 5
+    assert sum(p.parked for p in passes) == 22
+    assert not relay.backoff_delays
+    assert len(sleeps) == sum(1 for p in passes if p.failed)
+    assert "22 rows failed in all" in caplog.text
+
+
+@pytest.mark.moto_only
+def test_a_refused_entry_does_not_make_the_run_loop_back_off(sns, topology):
+    make_users(3)
+    stuck = OutboxEvent.objects.order_by("id")[0]
+    client = RefusingSns(sns, {str(stuck.event_id)}, times=10**6)
+    relay = OutboxRelay(SnsPublisher(client, topology.topic_arn), sleep=lambda _: None)
+    stop = _StopAtFirstWait()
+    try:
+        relay.run(stop, poll_interval=0.2)
+    finally:
+        relay.close()
+    # Pass 1 published two and refused one (due later); pass 2 found nothing due and polled.
+    assert stop.waits == [0.2]
+    assert not relay.backoff_delays
+    stuck.refresh_from_db()
+    assert (stuck.sent_at, stuck.failed_at, stuck.refusals) == (None, None, 3)
+    assert stuck.next_attempt_at is not None
+    assert OutboxEvent.objects.sent().count() == 2
+
+
+def test_an_sns_outage_parks_nothing(sns, topology):
+    make_users(3)
+    relay = OutboxRelay(SnsPublisher(sns, topology.topic_arn + "-missing"), max_attempts=1)
+    try:
+        outcomes = [relay.relay_once() for _ in range(3)]
+    finally:
+        relay.close()
+    assert all(o.call_failed and not o.parked for o in outcomes)
+    assert OutboxEvent.objects.pending().count() == 3
+    assert set(OutboxEvent.objects.values_list("attempts", "refusals")) == {(3, 0)}

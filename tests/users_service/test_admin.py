@@ -17,9 +17,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def browser() -> Client:
-    get_user_model().objects.create_superuser("admin", password="pw")
+    admin = get_user_model().objects.create_superuser("admin", password="pw")
     client = Client()
-    client.login(username="admin", password="pw")
+    client.force_login(admin)
     return client
 
 

@@ -126,9 +126,9 @@ def test_a_requeued_task_that_fails_again_is_failed_again(celery_broker, flaky_s
 
 
 def test_admin_requeues_the_selected_failed_tasks(celery_broker):
-    get_user_model().objects.create_superuser("admin", password="pw")
+    admin = get_user_model().objects.create_superuser("admin", password="pw")
     browser = Client()
-    browser.login(username="admin", password="pw")
+    browser.force_login(admin)
     chosen = _failed_task("task-a", user_state_event(new_user_id(), 1, types.USER_CREATED))
     _failed_task("task-b", user_state_event(new_user_id(), 1, types.USER_CREATED))
 
@@ -147,9 +147,9 @@ def test_admin_reports_a_dead_broker_and_marks_nothing(point_celery):
     from devstack.processes import free_port
 
     point_celery(f"redis://127.0.0.1:{free_port()}/0")
-    get_user_model().objects.create_superuser("admin", password="pw")
+    admin = get_user_model().objects.create_superuser("admin", password="pw")
     browser = Client()
-    browser.login(username="admin", password="pw")
+    browser.force_login(admin)
     chosen = _failed_task("task-a", user_state_event(new_user_id(), 1, types.USER_CREATED))
     response = browser.post(
         "/admin/directory/failedtask/",

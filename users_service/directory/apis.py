@@ -12,7 +12,6 @@ from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, e
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +19,7 @@ from rest_framework.views import APIView
 from users_service.directory import selectors
 from users_service.directory.filters import UserFilter
 from users_service.directory.models import UserRecord
+from users_service.pagination import StrictLimitOffsetPagination
 
 
 class UserOutput(serializers.Serializer):
@@ -45,23 +45,6 @@ class TombstoneOutput(serializers.Serializer):
     id = serializers.UUIDField()
     version = serializers.IntegerField()
     erased = serializers.BooleanField()
-
-
-class StrictLimitOffsetPagination(LimitOffsetPagination):
-    """`limit`/`offset` must be non-negative integers: a typo is a 400, not a silent default."""
-
-    max_limit = 500
-
-    def _checked(self, request: Request, param: str) -> None:
-        raw = request.query_params.get(param)
-        if raw is not None and not (raw.isdigit() and (param == "offset" or int(raw) > 0)):
-            kind = "a non-negative" if param == "offset" else "a positive"
-            raise ValidationError({param: [f"Must be {kind} integer."]})
-
-    def paginate_queryset(self, queryset, request, view=None):
-        self._checked(request, self.limit_query_param)
-        self._checked(request, self.offset_query_param)
-        return super().paginate_queryset(queryset, request, view)
 
 
 #: Parameters the list understands besides its filters; anything else is refused (typos).

@@ -5,11 +5,11 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import renderers, serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from users_service.pagination import StrictLimitOffsetPagination
 from users_service.reports import selectors
 from users_service.reports.definitions import REPORTS
 from users_service.reports.models import ReportRun
@@ -82,7 +82,7 @@ class ReportRunListApi(ReportApiBase):
         query = ReportRunFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
         runs = selectors.report_run_list(**query.validated_data)
-        paginator = LimitOffsetPagination()
+        paginator = StrictLimitOffsetPagination()
         page = paginator.paginate_queryset(runs, request, view=self)
         if self.wants_csv(request):
             # One line per run: its summary and headline figures (the rows are in the detail's CSV).

@@ -53,6 +53,6 @@ def test_admin_index_links_the_page(admin_client, dead_letters):
 
 
 def test_staff_without_permission_cannot_see_the_page(client, django_user_model, dead_letters):
-    django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
-    client.login(username="clerk", password="pw")
+    clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(clerk)
     assert client.get(URL).status_code == 403

@@ -81,7 +81,7 @@ def test_reports_need_a_login(db):
     assert Client().get("/api/reports/").status_code == 401
 
 
-def test_ops_page_needs_a_login_and_shows_a_chart_per_report(db, runs, metrics_redis, monkeypatch):
+def test_ops_page_needs_a_staff_login_and_shows_a_chart_per_report(db, runs, metrics_redis, monkeypatch):
     from devstack.processes import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # no SQS: DLQ depth is null
@@ -89,7 +89,7 @@ def test_ops_page_needs_a_login_and_shows_a_chart_per_report(db, runs, metrics_r
     client = Client()
     assert client.get("/ops/").status_code == 302
 
-    client.force_login(get_user_model().objects.create_user("ops", password="x"))
+    client.force_login(get_user_model().objects.create_user("ops", password="x", is_staff=True))
     page = client.get("/ops/").content.decode()
 
     for section in ("report-headcount_by_department", "report-joiners_and_leavers", "report-pipeline_health"):

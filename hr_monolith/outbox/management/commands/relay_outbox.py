@@ -1,7 +1,9 @@
-"""`manage.py hr relay_outbox`: publish the outbox to SNS until SIGTERM (or once)."""
+"""`manage.py hr relay_outbox`: publish the outbox to SNS until SIGTERM (or once), and purge sent
+rows older than OUTBOX_RETENTION_DAYS every OUTBOX_PURGE_INTERVAL seconds."""
 
 from __future__ import annotations
 
+import datetime
 import signal
 import threading
 
@@ -12,6 +14,7 @@ from events.aws import AwsSettings, client
 from events.publisher import SnsPublisher
 from events.topology import TopologyNames
 from hr_monolith.outbox.relay import OutboxRelay
+from hr_monolith.outbox.services import PurgeSchedule
 
 
 class Command(BaseCommand):
@@ -28,11 +31,19 @@ class Command(BaseCommand):
         aws = AwsSettings.from_env()
         sns = client("sns", aws)
         topic_arn = sns.create_topic(Name=TopologyNames.from_env().topic)["TopicArn"]
+        purge = None
+        if settings.OUTBOX_PURGE_INTERVAL > 0 and not once:
+            purge = PurgeSchedule(
+                retention=datetime.timedelta(days=settings.OUTBOX_RETENTION_DAYS),
+                interval_seconds=settings.OUTBOX_PURGE_INTERVAL,
+            )
         relay = OutboxRelay(
             SnsPublisher(sns, topic_arn),
             batch_size=batch_size,
             max_in_flight=in_flight,
             max_backoff_seconds=settings.RELAY_MAX_BACKOFF,
+            max_attempts=settings.RELAY_MAX_ATTEMPTS,
+            purge=purge,
         )
         stop = threading.Event()
         # The handler only sets the flag: the pass in hand publishes and marks its rows first.
@@ -50,13 +61,16 @@ class Command(BaseCommand):
                 signal.signal(sig, handler)
 
     def _once(self, relay: OutboxRelay, stop: threading.Event) -> None:
-        total = failed = 0
+        total = failed = parked = 0
         while not stop.is_set():
             outcome = relay.relay_once()
             total += outcome.published
-            failed = outcome.failed
+            failed, parked = outcome.failed, parked + outcome.parked
             if failed or outcome.claimed < relay.batch_size:
                 break
         self.stdout.write(f"published {total} events")
         if failed:
-            raise CommandError(f"{failed} events could not be published; they stay pending (see last_error)")
+            raise CommandError(
+                f"{failed} events could not be published; they stay pending (see last_error)"
+                + (f", {parked} of them parked as failed (re-send them from admin)" if parked else "")
+            )

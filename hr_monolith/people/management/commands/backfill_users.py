@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from hr_monolith.outbox import backfill
 from hr_monolith.outbox.models import OutboxBackfill
+from hr_monolith.people import backfill
 
 
 class Command(BaseCommand):

@@ -1,11 +1,13 @@
 """Backfill: a snapshot event of every user (or a filtered set) into the outbox, so that a
-new consumer can be brought up to date. Progress commits with each batch, so a run resumes."""
+new consumer can be brought up to date. Progress commits with each batch, so a run resumes.
+
+It lives with the people it snapshots: the outbox app knows nothing of users (it only records
+each run, `OutboxBackfill`), so the apps import each other in one direction only."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
@@ -16,8 +18,6 @@ from hr_monolith.outbox.models import OutboxBackfill
 from hr_monolith.outbox.services import outbox_write_many
 from hr_monolith.people import events
 from hr_monolith.people.models import User
-
-FILTER_KEYS = ("departments", "active", "ids")
 
 
 def backfill_start(
@@ -86,8 +86,3 @@ def backfill_batch(run: OutboxBackfill, *, batch_size: int) -> int:
         run.save(update_fields=["last_user_id", "emitted", "updated_at"])
         return written
 
-
-def backfill_batches(run: OutboxBackfill, *, batch_size: int) -> Iterator[int]:
-    """Run batches until the run is finished, yielding each batch's count."""
-    while written := backfill_batch(run, batch_size=batch_size):
-        yield written
