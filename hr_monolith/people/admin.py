@@ -1,23 +1,15 @@
 from django.contrib import admin, messages
 
+from events.types import PERSONAL_FIELDS, USER_CATALOGUE_FIELDS
 from hr_monolith.people import services
 from hr_monolith.people.models import User
 
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = (
-        "email",
-        "first_name",
-        "last_name",
-        "department",
-        "position",
-        "location",
-        "is_active",
-        "version",
-    )
-    list_filter = ("is_active", "department", "position", "location")
-    search_fields = ("email", "first_name", "last_name")
+    list_display = (*PERSONAL_FIELDS, *USER_CATALOGUE_FIELDS, "is_active", "version")
+    list_filter = ("is_active", *USER_CATALOGUE_FIELDS)
+    search_fields = PERSONAL_FIELDS
     readonly_fields = ("id", "version", "is_active", "created_at", "updated_at")
     list_select_related = ("department", "position", "location")
     actions = ["deactivate", "reactivate"]

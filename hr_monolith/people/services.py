@@ -12,22 +12,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from events.types import USER_STATE_FIELDS
 from hr_monolith.catalogue.models import Department, Location, Position
 from hr_monolith.outbox.services import outbox_forget_aggregate, outbox_write
 from hr_monolith.people import events
 from hr_monolith.people.models import User
 
 #: Fields `user_update` may change.
-UPDATABLE_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "department",
-    "position",
-    "location",
-    "start_date",
-    "end_date",
-)
+UPDATABLE_FIELDS = tuple(name for name in USER_STATE_FIELDS if name != "is_active")
 
 
 def _save(user: User, *, fields: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,11 @@ def user_event(event_type=types.USER_CREATED, version=1, **payload_overrides) ->
 
 def test_every_contract_type_has_a_schema():
     assert known_event_types() == set(types.ALL_TYPES)
+
+
+def test_user_state_fields_are_the_snapshot_schema_in_its_order():
+    schema = json.loads((Path(types.__file__).parent / "schemas" / "user-snapshot.v1.json").read_text())
+    assert ["id", *types.USER_STATE_FIELDS] == list(schema["properties"]) == schema["required"]
 
 
 def test_envelope_round_trips_through_json():

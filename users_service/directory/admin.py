@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from kombu.exceptions import OperationalError as BrokerError
 
+from events import types
 from users_service.directory import services
 from users_service.directory.models import FailedTask, InboxEntry, UserRecord
 
@@ -28,19 +29,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class UserRecordAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
-        "email",
-        "first_name",
-        "last_name",
-        "department",
-        "position",
-        "location",
+        *types.PERSONAL_FIELDS,
+        *types.USER_CATALOGUE_FIELDS,
         "is_active",
         "erased",
         "version",
         "updated_at",
     )
-    list_filter = ("is_active", "erased", "department", "position", "location")
-    search_fields = ("email", "first_name", "last_name", "id")
+    list_filter = ("is_active", "erased", *types.USER_CATALOGUE_FIELDS)
+    search_fields = (*types.PERSONAL_FIELDS, "id")
 
 
 @admin.register(InboxEntry)

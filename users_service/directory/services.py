@@ -20,17 +20,7 @@ from events.envelope import Envelope
 from users_service.directory import apply_statements
 from users_service.directory.models import FailedTask, InboxEntry, UserRecord
 
-SNAPSHOT_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "department",
-    "position",
-    "location",
-    "start_date",
-    "end_date",
-    "is_active",
-)
+SNAPSHOT_FIELDS = types.USER_STATE_FIELDS
 
 
 class ApplyOutcome(enum.StrEnum):
