@@ -15,32 +15,34 @@ from typing import Any
 from django.db import connection, models
 
 
-def _columns(model: type[models.Model], values: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+def _insert(model: type[models.Model], values: Mapping[str, Any]) -> tuple[str, list[str], list[Any]]:
+    """`INSERT INTO <table> (<columns>) VALUES (%s, …)`, its quoted columns and its parameters."""
     columns, params = [], []
     for name, value in values.items():
         field = model._meta.get_field(name)
         columns.append(connection.ops.quote_name(field.column))
         params.append(field.get_db_prep_save(value, connection))
-    return columns, params
+    table = connection.ops.quote_name(model._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", columns, params
 
 
 def _quoted(model: type[models.Model], names: Iterable[str]) -> list[str]:
     return [connection.ops.quote_name(model._meta.get_field(name).column) for name in names]
 
 
+def _one_row(sql: str, params: list[Any]) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
 def insert_unless_exists(
     model: type[models.Model], values: Mapping[str, Any], *, conflict_fields: tuple[str, ...]
 ) -> bool:
     """INSERT … ON CONFLICT (conflict_fields) DO NOTHING; True if the row was inserted."""
-    columns, params = _columns(model, values)
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({', '.join(columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(_quoted(model, conflict_fields))}) DO NOTHING"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount == 1
+    insert, _, params = _insert(model, values)
+    return _one_row(f"{insert} ON CONFLICT ({', '.join(_quoted(model, conflict_fields))}) DO NOTHING", params)
 
 
 def upsert_if_newer(model: type[models.Model], values: Mapping[str, Any]) -> bool:
@@ -49,16 +51,13 @@ def upsert_if_newer(model: type[models.Model], values: Mapping[str, Any]) -> boo
     `values` holds the primary key, `version`, `erased` and every column to write. True if the
     row was inserted or updated; False if an equal or newer version (or a tombstone) is there.
     """
+    insert, columns, params = _insert(model, values)
     table = connection.ops.quote_name(model._meta.db_table)
-    columns, params = _columns(model, values)
     pk = connection.ops.quote_name(model._meta.pk.column)
     version, erased = _quoted(model, ("version", "erased"))
     assignments = ", ".join(f"{column} = excluded.{column}" for column in columns if column != pk)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({pk}) DO UPDATE SET {assignments} "
-        f"WHERE {table}.{version} < excluded.{version} AND NOT {table}.{erased}"
+    return _one_row(
+        f"{insert} ON CONFLICT ({pk}) DO UPDATE SET {assignments} "
+        f"WHERE {table}.{version} < excluded.{version} AND NOT {table}.{erased}",
+        params,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount == 1
