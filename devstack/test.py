@@ -5,20 +5,25 @@ own pytest process; `events/` and the end-to-end tests need no Django settings
 of their own and run in the first. Tests marked `postgres` run in further
 processes (one per service) against a PostgreSQL database of their own (devstack/postgres.py).
 `make test-localstack` (AWS_EMULATOR=localstack) runs every SNS/SQS test
-unchanged on LocalStack instead. Prints one combined closing line.
+unchanged on LocalStack instead. TEST_JOBS runs go at once (default 2); each run's output is
+printed in one piece when it ends. Prints one combined closing line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.postgres import PostgresProvider
 from devstack.stack import BASE_DIR
 
+RESULTS_DIR = BASE_DIR / "var" / "test-results"
 POSTGRES_MARKER = "postgres"
 #: (settings, paths, marker expression); SQLite runs exclude the PostgreSQL tests.
 RUNS = [
@@ -45,70 +50,134 @@ LOCALSTACK_RUNS = [
 ]
 
 
-def _pytest(report: Path, run: tuple[str, list[str], str], argv: list[str], env: dict | None = None) -> int:
-    settings, paths, marker = run
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        f"--ds={settings}",
-        f"--junitxml={report}",
-        "-m",
-        marker,
-        *paths,
-        *argv,
-    ]
-    print(f"\n$ {' '.join(command[1:])}", flush=True)
-    return subprocess.run(command, cwd=BASE_DIR, env=env).returncode
+#: Runs going at once (TEST_JOBS, default 2): much of the suite waits on real processes and
+#: servers, so two runs side by side finish sooner even on 2 cores. TEST_JOBS=1 runs them in turn.
+JOBS = max(1, int(os.environ.get("TEST_JOBS", "2")))
 
 
-def _postgres_run(report: Path, argv: list[str], run: tuple[str, list[str], str], variable: str) -> int:
+@dataclass
+class Job:
+    """One pytest run: its command, environment, report and log, and the process once started."""
+
+    index: int
+    run: tuple[str, list[str], str]
+    env: dict[str, str] | None = None
+    process: subprocess.Popen | None = None
+    code: int | None = None
+
+    @property
+    def report(self) -> Path:
+        return RESULTS_DIR / f"run{self.index}.xml"
+
+    @property
+    def log(self) -> Path:
+        return RESULTS_DIR / f"run{self.index}.log"
+
+    def command(self, argv: list[str]) -> list[str]:
+        settings, paths, marker = self.run
+        return [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"--ds={settings}",
+            f"--junitxml={self.report}",
+            "-m",
+            marker,
+            *paths,
+            *argv,
+        ]
+
+    def start(self, argv: list[str]) -> None:
+        self.report.unlink(missing_ok=True)
+        command = self.command(argv)
+        print(f"\n[run {self.index}] $ {' '.join(command[1:])}", flush=True)
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def finish(self) -> None:
+        """Print the run's output in one piece, so that two runs' lines never interleave."""
+        self.code = self.process.wait()
+        print(f"\n[run {self.index}] {' '.join(self.run[1])} (exit {self.code})", flush=True)
+        sys.stdout.write(self.log.read_text(errors="replace"))
+        sys.stdout.flush()
+
+
+def _run_all(jobs: list[Job], argv: list[str]) -> None:
+    waiting, running = list(jobs), []
     try:
-        provider = PostgresProvider.find_or_start(allow_system_install=True)
-    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
-        print(f"\npostgres: cannot provision a PostgreSQL for the `postgres` tests: {exc}", flush=True)
-        return 1
-    print(f"\npostgres: {provider.where}", flush=True)
-    try:
-        with provider.database("hr_events_test") as url:
-            # PG_ADMIN_URL lets fixtures that want a database of their own reuse this server.
-            env = {**os.environ, variable: url, "PG_ADMIN_URL": provider.admin_url}
-            code = _pytest(report, run, argv, env)
-            # 5 = nothing selected: a `-k` given to `make test` may leave no PostgreSQL test.
-            return 0 if code == 5 else code
-    finally:
-        provider.close()
+        _drain(waiting, running, argv)
+    finally:  # Ctrl-C or an error here: no pytest run is left behind
+        for job in running:
+            job.process.kill()
+            job.process.wait()
+
+
+def _drain(waiting: list[Job], running: list[Job], argv: list[str]) -> None:
+    while waiting or running:
+        while waiting and len(running) < JOBS:
+            job = waiting.pop(0)
+            job.start(argv)
+            running.append(job)
+        done = next((job for job in running if job.process.poll() is not None), None)
+        if done is None:
+            time.sleep(0.2)
+            continue
+        running.remove(done)
+        done.finish()
+
+
+def _count(job: Job, totals: dict[str, int]) -> None:
+    if job.report.exists():
+        suite = ET.parse(job.report).getroot().find("testsuite")
+        if suite is not None:
+            tests, failures, errors, skipped = (
+                int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")
+            )
+            totals["passed"] += tests - failures - errors - skipped
+            totals["failed"] += failures + errors
+            totals["skipped"] += skipped
+    elif job.code != 0:
+        totals["failed"] += 1  # the run could not even start
 
 
 def main(argv: list[str]) -> int:
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=BASE_DIR)
-    results_dir = BASE_DIR / "var" / "test-results"
-    results_dir.mkdir(parents=True, exist_ok=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     localstack = os.environ.get("AWS_EMULATOR") == "localstack"
-    runs: list = LOCALSTACK_RUNS if localstack else [*RUNS, *POSTGRES_RUNS]
-    totals = {"passed": 0, "failed": 0, "skipped": 0}
-    codes = []
-    for index, run in enumerate(runs):
-        report = results_dir / f"run{index}.xml"
-        report.unlink(missing_ok=True)
-        if run in POSTGRES_RUNS:
-            codes.append(_postgres_run(report, argv, *run))
-        else:
-            codes.append(_pytest(report, run, argv))
-        if report.exists():
-            suite = ET.parse(report).getroot().find("testsuite")
-            if suite is not None:
-                tests, failures, errors, skipped = (
-                    int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")
-                )
-                totals["passed"] += tests - failures - errors - skipped
-                totals["failed"] += failures + errors
-                totals["skipped"] += skipped
-        elif codes[-1] != 0:
-            totals["failed"] += 1  # the run could not even start (e.g. no PostgreSQL)
-    ok = lint.returncode == 0 and all(code == 0 for code in codes)
+    jobs = [Job(index, run) for index, run in enumerate(LOCALSTACK_RUNS if localstack else RUNS)]
+    provider = None
+    ok = lint.returncode == 0
+    unprovisioned = 0
+    if not localstack:
+        # One PostgreSQL (the running server, or a cluster of the suite's own) with a database per run.
+        try:
+            provider = PostgresProvider.find_or_start(allow_system_install=True)
+            print(f"\npostgres: {provider.where}", flush=True)
+        except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+            print(f"\npostgres: cannot provision a PostgreSQL for the `postgres` tests: {exc}", flush=True)
+            ok, unprovisioned = False, len(POSTGRES_RUNS)
+    with contextlib.ExitStack() as cleanup:
+        if provider is not None:
+            cleanup.callback(provider.close)
+            for run, variable in POSTGRES_RUNS:
+                url = cleanup.enter_context(provider.database("hr_events_test"))
+                # PG_ADMIN_URL lets fixtures that want a database of their own reuse this server.
+                env = {**os.environ, variable: url, "PG_ADMIN_URL": provider.admin_url}
+                jobs.append(Job(len(jobs), run, env))
+        started = time.monotonic()
+        _run_all(jobs, argv)
+    totals = {"passed": 0, "failed": unprovisioned, "skipped": 0}
+    for job in jobs:
+        _count(job, totals)
+        # 5 = nothing selected: a `-k` given to `make test` may leave no test in a run.
+        ok = ok and job.code in (0, 5)
     print(f"\nruff: {'clean' if lint.returncode == 0 else 'FAILED'}")
-    print(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
+    print(
+        f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped "
+        f"in {time.monotonic() - started:.0f} s ({JOBS} runs at a time)"
+    )
     return 0 if ok else 1
 
 
