@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from events.bridge.fates import Publish
 
@@ -31,6 +31,8 @@ class HandOff:
     task_names: tuple[str, ...]
     received_at: datetime
     handed_at: datetime
+    #: What the tasks carry, so that they can be published again after the broker lost them.
+    envelope: dict[str, Any]
 
 
 class HandOffLog(Protocol):
@@ -56,6 +58,7 @@ def handoffs_of(ready: Sequence[Publish], *, received_at: datetime, handed_at: d
                 task_names=tuple(task.task for task in fate.tasks),
                 received_at=received_at,
                 handed_at=handed_at,
+                envelope=envelope,
             )
         )
     return records
