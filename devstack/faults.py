@@ -9,15 +9,17 @@ restart one, freeze one, restart the emulator on the same port.
 
 from __future__ import annotations
 
-import json
+import os
 import re
 import signal
 import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,9 @@ FAST_RECOVERY = {
     "RELAY_POLL_INTERVAL": "0.05",
     "LOG_LEVEL": "INFO",
 }
+#: No web monolith runs here: a resources warm fails at once (and retries) instead of calling whatever
+#: listens on the default MONOLITH_URL.
+NO_WEB_MONOLITH = {"MONOLITH_URL": "http://127.0.0.1:9"}
 #: A Celery worker's line for a finished task: `Task <name>[<id>] succeeded in 0.01s: 'applied'`.
 SUCCEEDED = re.compile(r"Task (?P<task>[\w.]+)\[(?P<id>[^\]]+)\] succeeded in [\d.e-]+s: '(?P<outcome>\w+)'")
 
@@ -120,6 +125,8 @@ class FaultStack:
     hr_db: Database
     users_db: Database
     topology: Topology
+    #: A process of the monolith's own (its settings, its database) that commits through its services.
+    monolith: ProcessPoolExecutor
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     #: Events put on the queue by a test itself (not from the outbox) that must be applied once.
     injected_events: set[str] = field(default_factory=set)
@@ -204,25 +211,12 @@ class FaultStack:
 
     # --- the monolith ----------------------------------------------------------------------------
 
-    def monolith(self, code: str) -> Any:
-        """Run `code` in the monolith (`manage.py hr shell`), with its services imported; it prints JSON."""
-        prelude = "import json\nfrom hr_monolith.people import services\n"
-        output = manage("hr", "shell", "-c", prelude + code, env=self.env, capture=True)
-        return json.loads(output.strip().splitlines()[-1])
-
     def create_users(self, count: int, *, tag: str) -> list[str]:
         """`count` users through the monolith's service (one transaction and outbox row each)."""
-        return self.monolith(
-            f"ids = [str(services.user_create(email=f'{tag}-{{i}}@example.com', first_name='F', "
-            f"last_name=str(i)).id) for i in range({count})]\nprint(json.dumps(ids))"
-        )
+        return self.monolith.submit(_create_users, count, tag).result()
 
     def update_users(self, ids: list[str], *, first_name: str) -> None:
-        self.monolith(
-            f"for user_id in {ids!r}:\n"
-            f"    services.user_update(user_id=user_id, data={{'first_name': {first_name!r}}})\n"
-            "print('null')"
-        )
+        self.monolith.submit(_update_users, ids, first_name).result()
 
     # --- what the pipeline did -------------------------------------------------------------------
 
@@ -313,6 +307,33 @@ class FaultStack:
         return state
 
 
+def _monolith_process(env: dict[str, str]) -> None:
+    """The monolith's process: its environment, its settings, Django set up once."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "hr_monolith.settings"
+    import django
+
+    django.setup()
+
+
+def _create_users(count: int, tag: str) -> list[str]:
+    from hr_monolith.people import services
+
+    users = [
+        services.user_create(email=f"{tag}-{i}@example.com", first_name="F", last_name=str(i))
+        for i in range(count)
+    ]
+    return [str(user.id) for user in users]
+
+
+def _update_users(ids: list[str], first_name: str) -> None:
+    from hr_monolith.people import services
+
+    for user_id in ids:
+        services.user_update(user_id=user_id, data={"first_name": first_name})
+
+
 def _normalise(row: tuple | None) -> tuple | None:
     """SQLite gives booleans as 0/1, PostgreSQL as bool."""
     return None if row is None else tuple(int(v) if isinstance(v, bool) else v for v in row)
@@ -345,15 +366,19 @@ def fault_stack(
             VAR_DIR=str(workdir),
             CACHE_REDIS_URL=cache.database_url(0),
             CELERY_BROKER_URL=broker.database_url(0),
-            **{**FAST_RECOVERY, **settings},
+            **{**FAST_RECOVERY, **NO_WEB_MONOLITH, **settings},
         )
         for variable, service in (("DATABASE_URL", "hr"), ("USERS_DATABASE_URL", "users")):
             env.pop(variable, None)
             if urls.get(service):
                 env[variable] = urls[service]
         topology = create_topology(env)
-        manage("hr", "migrate", "--noinput", env=env)
-        manage("users", "migrate", "--noinput", env=env)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda service: manage(service, "migrate", "--noinput", env=env), ("hr", "users")))
+        monolith = ProcessPoolExecutor(
+            1, mp_context=get_context("spawn"), initializer=_monolith_process, initargs=(env,)
+        )
+        monolith.submit(int)  # start it (Django set up) while the caller starts the pipeline
         stack = FaultStack(
             workdir=workdir,
             env=env,
@@ -363,10 +388,15 @@ def fault_stack(
             hr_db=Database(urls.get("hr", ""), workdir / "hr.sqlite3"),
             users_db=Database(urls.get("users", ""), workdir / "users.sqlite3"),
             topology=topology,
+            monolith=monolith,
         )
         yield stack
     finally:
         if stack is not None:
+            stack.monolith.shutdown(cancel_futures=True)
+            # SIGTERM to all at once, then wait for each: each may take seconds to finish its work.
+            for process in stack.processes.values():
+                process.signal(signal.SIGTERM)
             for process in reversed(list(stack.processes.values())):
                 process.stop()
         for server in reversed(servers):
