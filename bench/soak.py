@@ -51,6 +51,7 @@ DEFAULT_RATE = float(os.environ.get("SOAK_RATE", "50"))
 #: How long an outage (emulator down, cache frozen) lasts.
 FAULT_SECONDS = float(os.environ.get("SOAK_FAULT_SECONDS", "10"))
 WARM_UP = 20.0
+PRODUCERS = 4
 #: How long the bench waits for the pipeline to catch up after a fault, and at the end.
 CATCH_UP_LIMIT = 300.0
 RSS_INTERVAL = 5.0
@@ -78,25 +79,29 @@ class Monolith:
         self.versions: dict[str, int] = {}
         self.committed: dict[tuple[str, int], float] = {}
         self.serial = 0
+        self.lock = threading.Lock()
 
     def step(self) -> None:
-        self.serial += 1
+        with self.lock:
+            self.serial += 1
+            serial = self.serial
         if len(self.users) < 20 or random.random() < 0.3:
             user = self.services.user_create(
-                email=f"soak-{self.serial}-{uuid.uuid4().hex[:6]}@example.com", first_name="S", last_name="K"
+                email=f"soak-{serial}-{uuid.uuid4().hex[:6]}@example.com", first_name="S", last_name="K"
             )
             user_id = str(user.id)
             self.users.append(user_id)
         else:
             user_id = random.choice(self.users)
-            user = self.services.user_update(user_id=user_id, data={"first_name": f"S{self.serial}"})
+            user = self.services.user_update(user_id=user_id, data={"first_name": f"S{serial}"})
         self.versions[user_id] = user.version
         self.committed[(user_id, user.version)] = time.time()
 
 
 @dataclass
 class Producer:
-    """`rate` events/s from one paced thread until stopped; a slow commit does not shift the schedule."""
+    """`rate` events/s from PRODUCERS paced threads until stopped: event i is due at i / rate, so one
+    slow commit delays neither the schedule nor the other threads."""
 
     monolith: Monolith
     rate: float
@@ -105,23 +110,30 @@ class Producer:
     started: float = 0.0
     stopped: float = 0.0
 
-    def run(self) -> None:
+    def run(self, first: int) -> None:
         from django.db import connection
 
-        self.started = time.monotonic()
+        index = first
         while not self.stop.is_set():
-            delay = self.started + self.events / self.rate - time.monotonic()
+            delay = self.started + index / self.rate - time.monotonic()
             if delay > 0 and self.stop.wait(delay):
                 break
             self.monolith.step()
-            self.events += 1
+            with self.monolith.lock:
+                self.events += 1
+            index += PRODUCERS
         self.stopped = time.monotonic()
         connection.close()
 
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run, name="producer", daemon=True)
-        thread.start()
-        return thread
+    def start(self) -> list[threading.Thread]:
+        self.started = time.monotonic()
+        threads = [
+            threading.Thread(target=self.run, args=(first,), name=f"producer-{first}", daemon=True)
+            for first in range(PRODUCERS)
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
 
 
 class MemorySampler:
@@ -273,7 +285,7 @@ def soak(duration: float, rate: float) -> dict:
             producer = Producer(monolith, rate)
             sampler = MemorySampler(stack)
             threading.Thread(target=sampler.run, name="rss", daemon=True).start()
-            thread = producer.start()
+            threads = producer.start()
             started = time.monotonic()
             faults: list[dict] = []
             spacing = max(duration - WARM_UP, 1) / (len(FAULTS) + 1)
@@ -299,7 +311,8 @@ def soak(duration: float, rate: float) -> dict:
                 )
             time.sleep(max(0.0, started + duration - time.monotonic()))
             producer.stop.set()
-            thread.join(30)
+            for thread in threads:
+                thread.join(30)
             log(f"soak: {producer.events} events committed; waiting for the pipeline to converge")
             try:
                 state = stack.wait_converged(timeout=CATCH_UP_LIMIT)
@@ -324,6 +337,9 @@ def soak(duration: float, rate: float) -> dict:
                     "emulator": "localstack 4.13.1 (native)",
                     "fault_seconds": FAULT_SECONDS,
                     "processes": "relay, bridge, events worker (run_worker events)",
+                    "producers": PRODUCERS,
+                    "not_consumed": "cache queue (warms call the monolith's web process, not run here): "
+                    "its tasks wait in the broker Redis, whose memory grows with them",
                     "broker_restart": HANDOFF_AVAILABLE,
                 },
                 events=producer.events,
