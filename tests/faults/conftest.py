@@ -12,7 +12,8 @@ from devstack.faults import FaultStack, fault_stack
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
-    with fault_stack(tmp_path_factory.mktemp("faults"), REPORTS_BEAT_LOCK_TTL="3") as stack:
+    settings = {"REPORTS_BEAT_LOCK_TTL": "3", "HANDOFF_GRACE_SECONDS": "2", "HANDOFF_SWEEP_SECONDS": "1"}
+    with fault_stack(tmp_path_factory.mktemp("faults"), **settings) as stack:
         for name in ("relay", "bridge", "worker-events"):
             stack.start(name)
         stack.worker_ready()
