@@ -55,6 +55,7 @@ PRODUCERS = 4
 #: How long the bench waits for the pipeline to catch up after a fault, and at the end.
 CATCH_UP_LIMIT = 300.0
 RSS_INTERVAL = 5.0
+HANDOFF_GRACE = os.environ.get("SOAK_HANDOFF_GRACE_SECONDS", "60")
 #: A process's memory is measured from this long after it started (imports, pools, first connections).
 RSS_SETTLE = 20.0
 HANDOFF_AVAILABLE = "HANDOFF_GRACE_SECONDS" in (BASE_DIR / "users_service" / "settings.py").read_text()
@@ -273,7 +274,9 @@ def latencies_ms(stack: FaultStack, committed: dict[tuple[str, int], float]) -> 
 def soak(duration: float, rate: float) -> dict:
     databases = BenchDatabases.postgres_or_sqlite()
     workdir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
-    settings = {"HANDOFF_GRACE_SECONDS": "10", "HANDOFF_SWEEP_SECONDS": "2"} if HANDOFF_AVAILABLE else {}
+    # The hand-off keeps its production grace (HANDOFF_GRACE_SECONDS, 60 s): a shorter one re-publishes
+    # every event that waits longer than it, and under load that is most of them.
+    settings = {"HANDOFF_GRACE_SECONDS": HANDOFF_GRACE} if HANDOFF_AVAILABLE else {}
     log(f"soak: {duration:.0f}s at {rate:.0f} events/s, {databases.engine}, LocalStack, work dir {workdir}")
     try:
         urls = {"hr": databases.url("hr"), "users": databases.url("users")}
@@ -341,6 +344,8 @@ def soak(duration: float, rate: float) -> dict:
                     "not_consumed": "cache queue (warms call the monolith's web process, not run here): "
                     "its tasks wait in the broker Redis, whose memory grows with them",
                     "broker_restart": HANDOFF_AVAILABLE,
+                    "handoff_grace_s": float(HANDOFF_GRACE) if HANDOFF_AVAILABLE else None,
+                    "events_visibility_timeout_s": float(stack.env["EVENTS_VISIBILITY_TIMEOUT"]),
                 },
                 events=producer.events,
                 lost=lost,
