@@ -51,6 +51,8 @@ def main() -> int:
 
         # Development mode and the kept secret keys (devstack/development.py) come with stack_env.
         env = stack_env(aws_endpoint=f"http://127.0.0.1:{MOTO_PORT}", redis_url=redis_url)
+        # Readable lines in a terminal; every process logs JSON lines unless told otherwise.
+        env.setdefault("LOG_FORMAT", "console")
         topology = create_topology(env)
         say(f"topic {topology.topic_arn} -> queue {topology.queue_url} (DLQ {topology.dlq_url})")
         for service in ("hr", "users"):
