@@ -106,3 +106,45 @@ def test_an_email_in_a_log_message_is_masked():
     assert "first_name" not in line
     assert EMAIL not in lines.text
     assert "Adaline" not in lines.text
+
+
+@pytest.fixture
+def spans():
+    """OpenTelemetry on for the test (shared_settings/tracing.py), spans kept in memory."""
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared_settings import tracing
+
+    exporter = InMemorySpanExporter()
+    assert tracing.configure_tracing(exporter=exporter, force=True)
+    yield exporter
+    for instrumentor in (DjangoInstrumentor, CeleryInstrumentor, BotocoreInstrumentor, RedisInstrumentor):
+        instrumentor().uninstrument()
+    tracing._configured = False
+
+
+def test_with_tracing_on_the_request_span_is_the_parent_of_the_events_next_hop(
+    spans, clerk_client, sns, sqs, topology
+):
+    response = clerk_client.post("/api/users/", NEW_USER, format="json", HTTP_TRACEPARENT=str(CALLER))
+    assert response.status_code == 201
+    row = OutboxEvent.objects.get()
+    (server,) = [s for s in spans.get_finished_spans() if s.kind.name == "SERVER"]
+    # Django's instrumentation continued the caller's trace; the event and its row are of it.
+    assert format(server.context.trace_id, "032x") == CALLER.trace_id == row.envelope["trace_id"]
+    assert row.traceparent == f"00-{CALLER.trace_id}-{format(server.context.span_id, '016x')}-01"
+
+    relay = OutboxRelay(SnsPublisher(sns, topology.topic_arn))
+    try:
+        relay.relay_once()
+    finally:
+        relay.close()
+    # botocore's instrumentation would put its own call span there: each message keeps its event's.
+    (message,) = receive_all(sqs, topology.queue_url)
+    assert json.loads(message["Body"])["MessageAttributes"]["traceparent"]["Value"] == row.traceparent
+    (publish,) = [s for s in spans.get_finished_spans() if s.attributes.get("rpc.method") == "PublishBatch"]
+    assert [format(link.context.trace_id, "032x") for link in publish.links] == [CALLER.trace_id]

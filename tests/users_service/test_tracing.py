@@ -101,6 +101,9 @@ def worker_env(redis_url, tmp_path) -> dict:
         CELERY_BROKER_URL=redis_url,
         METRICS_REDIS_URL=redis_url,
         LOG_FORMAT="json",
+        # Spans on, one JSON object a line on stdout (the worker's log file).
+        OTEL_ENABLED="true",
+        OTEL_EXPORTER="console",
         PYTHONUNBUFFERED="1",
     )
     manage("users", "migrate", "--noinput", env=env)
@@ -118,9 +121,13 @@ def _json_lines(path: Path) -> list[dict]:
 
 
 @pytest.mark.django_db
-def test_a_real_workers_log_lines_carry_the_events_ids_and_trace(handed_over, worker_env, tmp_path):
+def test_a_real_workers_log_lines_and_spans_carry_the_events_ids_and_trace(
+    handed_over, worker_env, tmp_path, redis_url
+):
     envelope, _ = handed_over
     task_id = f"{envelope.event_id}:directory.apply_user_event"
+    (headers,) = queued_tasks(redis_url, "events")
+    handed = TraceParent.parse(headers["traceparent"])
     worker = ManagedProcess(
         "worker",
         [*MANAGE, "users", "run_worker", EVENTS.queue],
@@ -152,3 +159,9 @@ def test_a_real_workers_log_lines_carry_the_events_ids_and_trace(handed_over, wo
     assert succeeded[0]["trace_id"] == CALLER.trace_id
     for personal in PERSON.values():
         assert personal not in text
+    # With tracing on, the worker's span of the task is a child of the bridge's hand-off, in the
+    # trace of the monolith's request.
+    (run,) = [line for line in lines if line.get("name") == "run/directory.apply_user_event"]
+    assert run["context"]["trace_id"] == f"0x{CALLER.trace_id}"
+    assert run["parent_id"] == f"0x{handed.span_id}"
+    assert run["resource"]["attributes"]["service.name"] == "users_service"
