@@ -23,6 +23,7 @@ from events import types
 from events.aws import AwsSettings, client
 from events.bridge import Bridge, Route
 from events.bridge.celery_publisher import CeleryTaskPublisher
+from events.bridge.handoff import HandOffLog
 from events.envelope import Envelope
 from events.topology import Topology, TopologyNames, ensure_topology
 
@@ -44,9 +45,12 @@ class Rig:
         app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry=False)
         return app
 
-    def bridge(self, sqs: Any, loop_clients: list[Any] | None = None) -> Bridge:
+    def bridge(
+        self, sqs: Any, loop_clients: list[Any] | None = None, handoff_log: HandOffLog | None = None
+    ) -> Bridge:
         """The bridge as run_bridge builds it: each receive loop with an SQS client of its own
-        (taken from `loop_clients` when given, so that building them is not timed)."""
+        (taken from `loop_clients` when given, so that building them is not timed), and the
+        hand-off record when `handoff_log` is given."""
         return Bridge(
             sqs=sqs,
             new_sqs_client=loop_clients.pop if loop_clients else self.sqs,
@@ -56,6 +60,7 @@ class Rig:
             routes=ROUTES,
             allowed_topic_arns=[self.top.topic_arn],
             wait_seconds=1,
+            handoff_log=handoff_log,
         )
 
     def flush_broker(self) -> None:
@@ -140,9 +145,10 @@ def raw_drain(rig: Rig, count: int, threads: int, queue_url: str | None = None) 
     return time.perf_counter() - started
 
 
-def bridge_drain(rig: Rig, count: int, threads: int) -> float:
-    """The bridge: received -> tasks accepted by Redis -> deleted, `threads` loops, until `count` deleted."""
-    bridge = rig.bridge(rig.sqs(), loop_clients=[rig.sqs() for _ in range(threads)])
+def bridge_drain(rig: Rig, count: int, threads: int, handoff_log: HandOffLog | None = None) -> float:
+    """The bridge: received -> tasks accepted by Redis -> (hand-off recorded ->) deleted, `threads`
+    loops, until `count` deleted."""
+    bridge = rig.bridge(rig.sqs(), loop_clients=[rig.sqs() for _ in range(threads)], handoff_log=handoff_log)
     stop = threading.Event()
     started = time.perf_counter()
     runner = threading.Thread(target=bridge.run, args=(stop,), kwargs={"threads": threads})

@@ -1,4 +1,9 @@
-"""bridge_drain: the bridge's drain rate (received -> tasks in Redis -> deleted) vs a raw receive+delete loop.
+"""bridge_drain: the bridge's drain rate (received -> tasks in Redis -> hand-off recorded -> deleted)
+vs a raw receive+delete loop.
+
+The bridge runs as run_bridge builds it, with its hand-off record on the users database
+(PostgreSQL when BENCH_POSTGRES_URL answers, else SQLite); the same bridge without the record is
+measured in the same rounds (`params.no_handoff_rates`), which shows what the record costs.
 
 Same emulator (LocalStack, natively), same queue contents (SNS-wrapped user.updated
 events), same number of threads, each thread with a boto3 client of its own on both sides;
@@ -10,9 +15,12 @@ is reported too: the bench process alone (the client side) and with its children
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
+from typing import Any
 
 from bench._bridge_setup import bridge_drain, fill, raw_drain, rig, sns_wrapped, user_updated
+from bench._databases import BenchDatabases
 from bench.common import cpu_seconds, emit, log, median, result
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "2000"))
@@ -30,42 +38,74 @@ def measured(drain: Callable[[], float]) -> tuple[float, float, float]:
     return EVENTS / seconds, 1000 * client / EVENTS, 1000 * everything / EVENTS
 
 
+def handoff_log(databases: BenchDatabases) -> Any:
+    """The users service's hand-off log on a throw-away users database, migrated."""
+    os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-drain-")
+    if url := databases.url("users"):
+        os.environ["USERS_DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "users_service.settings"
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from users_service.bridge.handoff import DatabaseHandOffLog
+
+    return DatabaseHandOffLog()
+
+
 def main() -> None:
-    with rig() as r:
-        raw: list[tuple[float, float, float]] = []
-        bridge: list[tuple[float, float, float]] = []
-        for round_ in range(ROUNDS):
-            bodies = [sns_wrapped(r.top, user_updated()) for _ in range(EVENTS)]
-            fill(r, bodies)
-            raw.append(measured(lambda: raw_drain(r, EVENTS, THREADS)))
-            fill(r, bodies)
-            r.flush_broker()
-            bridge.append(measured(lambda: bridge_drain(r, EVENTS, THREADS)))
-            log(
-                f"round {round_ + 1}: raw {raw[-1][0]:.0f}/s ({raw[-1][1]:.2f} ms CPU/event client side), "
-                f"bridge {bridge[-1][0]:.0f}/s ({bridge[-1][1]:.2f} ms CPU/event client side)"
-            )
-        emit(
-            result(
-                "bridge_drain",
-                unit="events/s",
-                value=median([b[0] for b in bridge]),
-                baseline=median([b[0] for b in raw]),
-                params={
-                    "emulator": r.emulator,
-                    "events_per_round": EVENTS,
-                    "threads": THREADS,
-                    "rounds": ROUNDS,
-                    "bridge_rates": [round(b[0], 1) for b in bridge],
-                    "raw_rates": [round(b[0], 1) for b in raw],
-                    "bridge_client_cpu_ms_per_event": round(median([b[1] for b in bridge]), 3),
-                    "raw_client_cpu_ms_per_event": round(median([b[1] for b in raw]), 3),
-                    "bridge_total_cpu_ms_per_event": round(median([b[2] for b in bridge]), 3),
-                    "raw_total_cpu_ms_per_event": round(median([b[2] for b in raw]), 3),
-                    "baseline_is": "raw receive_message(10)+delete_message_batch loop, a client per thread",
-                },
-            )
+    databases = BenchDatabases.postgres_or_sqlite()
+    try:
+        with rig() as r:
+            run(r, handoff_log(databases), databases.engine)
+    finally:
+        databases.drop()
+
+
+def run(r: Any, handoffs: Any, engine: str) -> None:
+    raw: list[tuple[float, float, float]] = []
+    bridge: list[tuple[float, float, float]] = []
+    bare: list[tuple[float, float, float]] = []
+    for round_ in range(ROUNDS):
+        bodies = [sns_wrapped(r.top, user_updated()) for _ in range(EVENTS)]
+        fill(r, bodies)
+        raw.append(measured(lambda: raw_drain(r, EVENTS, THREADS)))
+        fill(r, bodies)
+        r.flush_broker()
+        bare.append(measured(lambda: bridge_drain(r, EVENTS, THREADS)))
+        bodies = [sns_wrapped(r.top, user_updated()) for _ in range(EVENTS)]
+        fill(r, bodies)
+        r.flush_broker()
+        bridge.append(measured(lambda: bridge_drain(r, EVENTS, THREADS, handoffs)))
+        log(
+            f"round {round_ + 1}: raw {raw[-1][0]:.0f}/s ({raw[-1][1]:.2f} ms CPU/event client side), "
+            f"bridge {bridge[-1][0]:.0f}/s ({bridge[-1][1]:.2f} ms CPU/event client side), "
+            f"without the hand-off record {bare[-1][0]:.0f}/s"
         )
+    emit(
+        result(
+            "bridge_drain",
+            unit="events/s",
+            value=median([b[0] for b in bridge]),
+            baseline=median([b[0] for b in raw]),
+            params={
+                "emulator": r.emulator,
+                "events_per_round": EVENTS,
+                "threads": THREADS,
+                "rounds": ROUNDS,
+                "bridge_rates": [round(b[0], 1) for b in bridge],
+                "raw_rates": [round(b[0], 1) for b in raw],
+                "bridge_client_cpu_ms_per_event": round(median([b[1] for b in bridge]), 3),
+                "raw_client_cpu_ms_per_event": round(median([b[1] for b in raw]), 3),
+                "bridge_total_cpu_ms_per_event": round(median([b[2] for b in bridge]), 3),
+                "raw_total_cpu_ms_per_event": round(median([b[2] for b in raw]), 3),
+                "no_handoff_rates": [round(b[0], 1) for b in bare],
+                "handoff_database": engine,
+                "baseline_is": "raw receive_message(10)+delete_message_batch loop, a client per thread",
+            },
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -31,3 +31,9 @@ ROUTES: RoutingTable = {
     types.USER_RESOURCES_CHANGED: (INVALIDATE_RESOURCES,),
     types.CATALOGUE_CHANGED: (INVALIDATE_CATALOGUE,),
 }
+
+#: The tasks that record each event they handle in the inbox (`directory.InboxEntry`): an event's
+#: hand-off counts as applied once each of its tasks named here is in the inbox. The cache tasks
+#: are not confirmed (a lost invalidation lasts at most the entry's TTL); they are published
+#: again alongside when their event's apply is (docs/delivery.md).
+INBOX_TASKS: frozenset[str] = frozenset({APPLY_USER_EVENT.task})

@@ -183,6 +183,17 @@ BRIDGE_POISON_MAX_RATIO = env.float("BRIDGE_POISON_MAX_RATIO", default=0.5)
 # On SIGTERM, wait at most this long for the batches in hand (never for a long poll).
 BRIDGE_STOP_GRACE_SECONDS = env.float("BRIDGE_STOP_GRACE_SECONDS", default=2.0)
 
+# --- the hand-off record (docs/delivery.md) ----------------------------------
+# An event whose tasks are not all in the inbox this long after the hand-off is published again.
+HANDOFF_GRACE_SECONDS = env.float("HANDOFF_GRACE_SECONDS", default=60.0)
+# The longest wait between two re-publishes of one event (the backoff grows from the grace).
+HANDOFF_BACKOFF_CAP_SECONDS = env.float("HANDOFF_BACKOFF_CAP_SECONDS", default=900.0)
+# How often the bridge's sweeper looks for due records, and how many it takes a round.
+HANDOFF_SWEEP_SECONDS = env.float("HANDOFF_SWEEP_SECONDS", default=5.0)
+HANDOFF_SWEEP_BATCH = env.int("HANDOFF_SWEEP_BATCH", default=500)
+# Applied records are deleted this long after they were applied.
+HANDOFF_RETENTION_HOURS = env.float("HANDOFF_RETENTION_HOURS", default=24.0)
+
 # --- the monolith, for resources and reconciliation --------------------------
 MONOLITH_URL = env.str("MONOLITH_URL", default="http://127.0.0.1:8000")
 MONOLITH_API_TOKEN = env.str("MONOLITH_API_TOKEN", default="")

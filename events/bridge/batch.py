@@ -4,8 +4,11 @@ The fate of each message follows from its type (`events.bridge.fates`), and only
 make a message deletable: the broker accepted its tasks (`Published`), or the DLQ accepted
 its copy. A refused publish leaves the messages in SQS, with a visibility that grows with
 their receive count, and raises `TransientError` once the batch is settled so the loop backs
-off. A step that must happen after the broker took a batch and before SQS forgets it (a
-durable record of the hand-off, say) belongs in `_settle`, the one place that picks what is deleted.
+off. Between the two, the events handed over are recorded durably (`events.bridge.handoff`):
+the broker may lose them later, and once SQS has forgotten them that record is what brings them
+back. A record that cannot be written counts as a refused publish: nothing of the batch that was
+published is deleted, SQS redelivers it, the deterministic task ids and the inbox make the
+second publish harmless.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from events.backoff import redelivery_delay
 from events.bridge.celery_publisher import TaskPublisher
 from events.bridge.dead_letters import dead_letter
 from events.bridge.fates import BatchOutcome, NotPublished, Poison, Publish, Published, classify
+from events.bridge.handoff import HandOffLog, handoffs_of
 from events.bridge.heartbeat import VisibilityHeartbeat
 from events.bridge.intake import Intake
 from events.bridge.poison_limit import PoisonLimit
@@ -57,6 +62,7 @@ class BatchHandler:
         poison_limit: PoisonLimit,
         heartbeat: VisibilityHeartbeat,
         visibility_timeout: int,
+        handoff_log: HandOffLog | None = None,
     ) -> None:
         self.queue = queue
         self.dlq_url = dlq_url
@@ -67,16 +73,20 @@ class BatchHandler:
         self.poison_limit = poison_limit
         self.heartbeat = heartbeat
         self.visibility_timeout = visibility_timeout
+        #: None: nothing is recorded, the broker is trusted to keep what it accepted.
+        self.handoff_log = handoff_log
 
     def handle(self, messages: Sequence[SqsMessage]) -> BatchOutcome:
         """Publish, dead-letter and delete one batch. Raises `BridgeBroken` (the batch untouched)
         if it trips the poison limit, `TransientError` (after settling it) if the broker refused it."""
         started = time.monotonic()
+        received_at = datetime.now(UTC)
         self.stats.count_received(messages)
         fates = [classify(message, intake=self.intake, routes=self.routes) for message in messages]
         self.poison_limit.admit([isinstance(fate, Poison) for fate in fates])
         with self.heartbeat.watch(self.queue, messages):
-            published = self._publish([fate for fate in fates if isinstance(fate, Publish)])
+            ready = [fate for fate in fates if isinstance(fate, Publish)]
+            published = self._record(self._publish(ready), ready, received_at)
             dead_lettered = dead_letter(
                 self.queue.sqs, self.dlq_url, [fate for fate in fates if isinstance(fate, Poison)]
             )
@@ -109,6 +119,23 @@ class BatchHandler:
                 )
         return Published(messages)
 
+    def _record(
+        self, published: Published | NotPublished, ready: Sequence[Publish], received_at: datetime
+    ) -> Published | NotPublished:
+        """Write the hand-off records of a published batch in one write; a failure un-publishes it."""
+        if self.handoff_log is None or isinstance(published, NotPublished):
+            return published
+        handoffs = handoffs_of(ready, received_at=received_at, handed_at=datetime.now(UTC))
+        if not handoffs:
+            return published
+        try:
+            self.handoff_log.record(handoffs)
+        except TransientError as exc:
+            self.stats.add(handoff_failures=1, left_for_redelivery=len(published.messages))
+            return NotPublished(published.messages, exc)
+        self.stats.add(handoffs_recorded=len(handoffs))
+        return published
+
     def _settle(
         self, published: Published | NotPublished, dead_lettered: Sequence[Poison], outcome: BatchOutcome
     ) -> list[SqsMessage]:
@@ -118,7 +145,7 @@ class BatchHandler:
             case Published(messages=done):
                 deletable += done
             case NotPublished(messages=refused, error=error):
-                log.warning("broker refused the batch, leaving %d messages: %s", len(refused), error)
+                log.warning("batch not handed off, leaving %d messages: %s", len(refused), error)
                 self.leave_for_redelivery(refused)
                 outcome.left_for_redelivery = len(refused)
         return deletable

@@ -19,6 +19,7 @@ from events.backoff import Backoff
 from events.bridge.batch import BatchHandler
 from events.bridge.celery_publisher import TaskPublisher
 from events.bridge.fates import BatchOutcome
+from events.bridge.handoff import HandOffLog
 from events.bridge.heartbeat import VisibilityHeartbeat
 from events.bridge.in_hand import InHand
 from events.bridge.intake import Intake
@@ -53,6 +54,7 @@ class Bridge:
         delete_attempts: int = 3,
         stop_grace_seconds: float = 2.0,
         new_sqs_client: Callable[[], Any] | None = None,
+        handoff_log: HandOffLog | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -73,6 +75,8 @@ class Bridge:
         self.stop_grace_seconds = stop_grace_seconds
         #: Each loop gets a client of its own from this, when given (else all share `sqs`).
         self.new_sqs_client = new_sqs_client
+        #: Where the events handed to the broker are recorded before SQS forgets them (optional).
+        self.handoff_log = handoff_log
         self.in_hand = InHand()
         self.heartbeat = VisibilityHeartbeat(
             interval=self.heartbeat_seconds,
@@ -93,6 +97,7 @@ class Bridge:
             poison_limit=self.poison_limit,
             heartbeat=self.heartbeat,
             visibility_timeout=self.visibility_timeout,
+            handoff_log=self.handoff_log,
         )
 
     # -- one batch ---------------------------------------------------------

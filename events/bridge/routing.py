@@ -43,6 +43,11 @@ def task_id_for(event_id: str, task: str) -> str:
     return f"{event_id}:{task}"
 
 
+def task_name_of(task_id: str) -> str:
+    """The task name inside a `task_id_for` id (an event id holds no colon)."""
+    return task_id.partition(":")[2]
+
+
 def tasks_for(
     envelope: Envelope, routes: RoutingTable, traceparent: TraceParent | None = None
 ) -> list[TaskMessage]:

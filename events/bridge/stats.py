@@ -24,6 +24,9 @@ class BridgeStats:
     transient_failures: int = 0
     left_for_redelivery: int = 0
     delete_failures: int = 0
+    #: Events whose hand-off record was written, and batches whose record could not be.
+    handoffs_recorded: int = 0
+    handoff_failures: int = 0
     visibility_extensions: int = 0
     batches: int = 0
     batch_seconds_total: float = 0.0
@@ -69,6 +72,8 @@ class BridgeStats:
                 "transient_failures": self.transient_failures,
                 "left_for_redelivery": self.left_for_redelivery,
                 "delete_failures": self.delete_failures,
+                "handoffs_recorded": self.handoffs_recorded,
+                "handoff_failures": self.handoff_failures,
                 "visibility_extensions": self.visibility_extensions,
                 "dead_lettered": dict(self.dead_lettered),
                 "batches": self.batches,

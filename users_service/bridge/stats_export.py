@@ -22,6 +22,8 @@ COUNTERS = {
     "transient_failures": "bridge_transient_failures_total",
     "left_for_redelivery": "bridge_left_for_redelivery_total",
     "delete_failures": "bridge_delete_failures_total",
+    "handoffs_recorded": "bridge_handoffs_recorded_total",
+    "handoff_failures": "bridge_handoff_failures_total",
     "visibility_extensions": "bridge_visibility_extensions_total",
     "batches": "bridge_batches_total",
     "batch_seconds_total": "bridge_batch_seconds_total",

@@ -12,6 +12,7 @@ from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.bridge.dlq import DeadLetterQueue
 from events.bridge.poison_limit import PoisonLimit
 from events.topology import TopologyNames, ensure_topology
+from users_service.bridge.handoff import DatabaseHandOffLog
 from users_service.celery import app as celery_app
 from users_service.routing import ROUTES
 
@@ -61,6 +62,7 @@ def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
         visibility_timeout=names.visibility_timeout,
         heartbeat_seconds=settings.BRIDGE_HEARTBEAT_SECONDS,
         stop_grace_seconds=settings.BRIDGE_STOP_GRACE_SECONDS,
+        handoff_log=DatabaseHandOffLog(),
     )
 
 

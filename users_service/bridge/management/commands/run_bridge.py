@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from events.bridge.poison_limit import BridgeBroken
+from users_service.bridge.handoff import sweep_until
 from users_service.bridge.stats_export import StatsExporter
 from users_service.bridge.wiring import build_bridge
 
@@ -45,6 +46,11 @@ class Command(BaseCommand):
         exporter = StatsExporter(bridge.stats, loops=threads)
         exporting = threading.Thread(target=self._export_every, args=(exporter, stop), daemon=True)
         exporting.start()
+        # Publishes again what the broker lost (docs/delivery.md); holds nothing SQS would miss.
+        sweeping = threading.Thread(
+            target=sweep_until, args=(stop,), kwargs={"publisher": bridge.publisher}, daemon=True
+        )
+        sweeping.start()
         self.stdout.write(f"bridge: {threads} loops on {bridge.queue_url}")
         try:
             bridge.run(stop, threads=threads)
@@ -53,6 +59,7 @@ class Command(BaseCommand):
         finally:
             stop.set()
             exporting.join()
+            sweeping.join(settings.BRIDGE_STOP_GRACE_SECONDS)
             exporter.export()
             bridge.publisher.close()
         self.stdout.write(f"bridge stopped: {bridge.stats.snapshot()}")

@@ -1,0 +1,235 @@
+"""The hand-off record: written before SQS forgets an event, and what brings the event back when
+the broker loses it (docs/delivery.md).
+
+Real parts throughout: the moto server for SQS, the suite's Redis as the broker, the users
+database, and for convergence a Celery worker consuming the events queue from that Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from django.db import connection
+from django.utils import timezone
+
+from devstack.processes import wait_until
+from events import types
+from events.bridge.celery_publisher import CeleryTaskPublisher
+from events.errors import TransientError
+from events.topology import Topology
+from tests.events.bridge.helpers import make_bridge, queue_depth, queued_task_ids
+from tests.samples import sns_notification
+from tests.users_service.cache.test_invalidation import catalogue_event
+from tests.users_service.events import new_user_id, user_state_event
+from users_service.bridge.handoff import DatabaseHandOffLog, handoff_sweep
+from users_service.bridge.models import HandOff
+from users_service.directory import services
+from users_service.directory.models import InboxEntry, UserRecord
+from users_service.queues import EVENTS
+from users_service.routing import APPLY_USER_EVENT, ROUTES
+
+APPLY = APPLY_USER_EVENT.task
+
+
+def send_events(sqs, top: Topology, envelopes: list[dict]) -> None:
+    for start in range(0, len(envelopes), 10):
+        sqs.send_message_batch(
+            QueueUrl=top.queue_url,
+            Entries=[
+                {"Id": str(i), "MessageBody": sns_notification(top.topic_arn, json.dumps(e))}
+                for i, e in enumerate(envelopes[start : start + 10])
+            ],
+        )
+
+
+def users_bridge(sqs, top: Topology, broker_url: str):
+    """The bridge as run_bridge builds it: the users service's routes and its hand-off log."""
+    return make_bridge(sqs, top, broker_url, routes=ROUTES, handoff_log=DatabaseHandOffLog())
+
+
+def drain(bridge) -> None:
+    while bridge.poll_once().received:
+        pass
+
+
+def after_grace(seconds: float = 1) -> object:
+    from django.conf import settings
+
+    return timezone.now() + timedelta(seconds=settings.HANDOFF_GRACE_SECONDS + seconds)
+
+
+@pytest.fixture
+def publisher(celery_broker) -> CeleryTaskPublisher:
+    from users_service.celery import app
+
+    publisher = CeleryTaskPublisher(app)
+    yield publisher
+    publisher.close()
+
+
+@pytest.mark.django_db
+def test_the_handoff_is_recorded_before_the_message_is_deleted(sqs, topology, celery_broker):
+    calls: list[str] = []
+
+    class Spy(DatabaseHandOffLog):
+        def record(self, handoffs):
+            calls.append(f"record {len(handoffs)}")
+            super().record(handoffs)
+
+    sqs.meta.events.register("before-call.sqs.DeleteMessageBatch", lambda **_: calls.append("delete"))
+    envelopes = [user_state_event(new_user_id(), 1, types.USER_CREATED) for _ in range(3)]
+    send_events(sqs, topology, envelopes)
+    bridge = make_bridge(sqs, topology, celery_broker, routes=ROUTES, handoff_log=Spy())
+
+    drain(bridge)
+
+    assert calls == ["record 3", "delete"]
+    assert queue_depth(sqs, topology.queue_url) == 0
+    records = {str(r.event_id): r for r in HandOff.objects.all()}
+    assert set(records) == {e["event_id"] for e in envelopes}
+    record = records[envelopes[0]["event_id"]]
+    event_id = envelopes[0]["event_id"]
+    assert record.task_ids == [f"{event_id}:{APPLY}", f"{event_id}:resources.warm"]
+    assert (record.event_type, record.aggregate_id, record.trace_id) == (
+        types.USER_CREATED,
+        envelopes[0]["aggregate_id"],
+        envelopes[0]["trace_id"],
+    )
+    assert record.received_at <= record.handed_at < record.next_attempt_at
+    assert (record.attempts, record.applied_at) == (0, None)
+    assert bridge.stats.snapshot()["handoffs_recorded"] == 3
+
+
+@pytest.mark.django_db
+def test_an_event_with_nothing_to_wait_for_is_recorded_applied(sqs, topology, celery_broker):
+    envelope = catalogue_event("departments")
+    send_events(sqs, topology, [envelope])
+
+    drain(users_bridge(sqs, topology, celery_broker))
+
+    record = HandOff.objects.get()
+    assert record.applied_at == record.handed_at
+    assert (record.next_attempt_at, record.envelope) == (None, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_handoff_that_cannot_be_recorded_leaves_the_message_in_sqs(sqs, topology, celery_broker):
+    envelope = user_state_event(new_user_id(), 1, types.USER_UPDATED)
+    send_events(sqs, topology, [envelope])
+    bridge = users_bridge(sqs, topology, celery_broker)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE bridge_handoff RENAME TO bridge_handoff_away")
+    try:
+        with pytest.raises(TransientError, match="hand-off not recorded"):
+            bridge.poll_once()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE bridge_handoff_away RENAME TO bridge_handoff")
+
+    assert queue_depth(sqs, topology.queue_url) == 1
+    snapshot = bridge.stats.snapshot()
+    assert (snapshot["deleted"], snapshot["handoff_failures"], snapshot["left_for_redelivery"]) == (0, 1, 1)
+    # The message comes back after its (short) redelivery delay; this time it is recorded and deleted.
+    wait_until(lambda: bridge.poll_once().deleted == 1, timeout=30, what="redelivered and deleted")
+    assert queue_depth(sqs, topology.queue_url) == 0
+    assert str(HandOff.objects.get().event_id) == envelope["event_id"]
+    # Published twice under one task id: the inbox makes the second a no-op.
+    assert queued_task_ids(celery_broker) == [f"{envelope['event_id']}:{APPLY}"] * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_that_loses_everything_is_refilled_and_each_event_applied_once(
+    sqs, topology, celery_broker, publisher
+):
+    from users_service.celery import app
+
+    envelopes = [user_state_event(new_user_id(), 1, types.USER_CREATED) for _ in range(5)]
+    send_events(sqs, topology, envelopes)
+    drain(users_bridge(sqs, topology, celery_broker))
+    assert queue_depth(sqs, topology.queue_url) == 0
+    assert len(queued_task_ids(celery_broker, EVENTS.queue)) == 5
+
+    redis.Redis.from_url(celery_broker).flushall()  # the broker restarts without its data
+
+    # Within the grace nothing is due; after it, every event is published again, same task ids.
+    assert handoff_sweep(publisher=publisher).republished == 0
+    assert handoff_sweep(publisher=publisher, now=after_grace()).republished == 5
+    assert sorted(queued_task_ids(celery_broker, EVENTS.queue)) == sorted(
+        f"{e['event_id']}:{APPLY}" for e in envelopes
+    )
+    assert HandOff.objects.filter(attempts=1, applied_at=None).count() == 5
+
+    with start_worker(app, pool="solo", perform_ping_check=False, queues=[EVENTS.queue]):
+        wait_until(lambda: InboxEntry.objects.count() == 5, timeout=60, what="the events applied")
+
+    later = timezone.now() + timedelta(hours=1)
+    assert handoff_sweep(publisher=publisher, now=later).applied == 5
+    assert HandOff.objects.filter(applied_at=None).count() == 0
+    assert HandOff.objects.exclude(envelope=None).count() == 0
+    assert UserRecord.objects.count() == 5
+    assert sorted(InboxEntry.objects.values_list("outcome", flat=True)) == ["applied"] * 5
+    assert {str(e) for e in InboxEntry.objects.values_list("event_id", flat=True)} == {
+        e["event_id"] for e in envelopes
+    }
+
+
+@pytest.mark.django_db
+def test_an_applied_event_is_marked_and_not_published_again(sqs, topology, celery_broker, publisher):
+    envelope = user_state_event(new_user_id(), 1, types.USER_UPDATED)
+    send_events(sqs, topology, [envelope])
+    drain(users_bridge(sqs, topology, celery_broker))
+    redis.Redis.from_url(celery_broker).flushall()
+    services.apply_user_event(envelope=envelope, task_name=APPLY)  # what the worker did
+
+    outcome = handoff_sweep(publisher=publisher, now=after_grace())
+
+    assert (outcome.applied, outcome.republished) == (1, 0)
+    assert queued_task_ids(celery_broker, EVENTS.queue) == []
+    record = HandOff.objects.get()
+    assert record.applied_at == InboxEntry.objects.get().processed_at
+    assert (record.next_attempt_at, record.envelope, record.attempts) == (None, None, 0)
+    assert handoff_sweep(publisher=publisher, now=after_grace(3600)).republished == 0
+
+
+@pytest.mark.django_db
+def test_republishing_backs_off(sqs, topology, celery_broker, publisher, settings):
+    settings.HANDOFF_GRACE_SECONDS = 10
+    settings.HANDOFF_BACKOFF_CAP_SECONDS = 40
+    envelope = user_state_event(new_user_id(), 1, types.USER_UPDATED)
+    send_events(sqs, topology, [envelope])
+    drain(users_bridge(sqs, topology, celery_broker))
+    now = after_grace()
+    waits = []
+    for _ in range(4):
+        assert handoff_sweep(publisher=publisher, now=now).republished == 1
+        record = HandOff.objects.get()
+        waits.append((record.next_attempt_at - now).total_seconds())
+        assert handoff_sweep(publisher=publisher, now=now).republished == 0  # not due again at once
+        now = record.next_attempt_at
+    assert HandOff.objects.get().attempts == 4
+    # [grace, 2 grace], [2 grace, 4 grace], then capped: never sooner than the grace, never past the cap.
+    assert 10 <= waits[0] <= 20
+    assert 20 <= waits[1] <= 40
+    assert all(20 <= w <= 40 for w in waits[2:])
+
+
+@pytest.mark.django_db
+def test_applied_records_are_pruned_after_the_retention(sqs, topology, celery_broker, publisher, settings):
+    settings.HANDOFF_RETENTION_HOURS = 2
+    envelopes = [user_state_event(new_user_id(), 1, types.USER_UPDATED) for _ in range(3)]
+    send_events(sqs, topology, envelopes)
+    drain(users_bridge(sqs, topology, celery_broker))
+    for envelope in envelopes[:2]:
+        services.apply_user_event(envelope=envelope, task_name=APPLY)
+    assert handoff_sweep(publisher=publisher, now=after_grace()).applied == 2
+
+    assert handoff_sweep(publisher=publisher, now=timezone.now() + timedelta(hours=1)).pruned == 0
+    outcome = handoff_sweep(publisher=publisher, now=timezone.now() + timedelta(hours=2, minutes=1))
+
+    assert outcome.pruned == 2
+    # The one never applied stays, whatever its age.
+    assert [str(r.event_id) for r in HandOff.objects.all()] == [envelopes[2]["event_id"]]
