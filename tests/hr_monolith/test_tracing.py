@@ -148,3 +148,39 @@ def test_with_tracing_on_the_request_span_is_the_parent_of_the_events_next_hop(
     assert json.loads(message["Body"])["MessageAttributes"]["traceparent"]["Value"] == row.traceparent
     (publish,) = [s for s in spans.get_finished_spans() if s.attributes.get("rpc.method") == "PublishBatch"]
     assert [format(link.context.trace_id, "032x") for link in publish.links] == [CALLER.trace_id]
+
+
+def test_the_outbox_endpoint_gives_an_events_times_and_ids_only(clerk_client, sns, topology):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from rest_framework.test import APIClient
+
+    clerk_client.post("/api/users/", NEW_USER, format="json", HTTP_TRACEPARENT=str(CALLER))
+    row = OutboxEvent.objects.get()
+    service = get_user_model().objects.create_user("users-service")
+    client = APIClient()
+    client.force_authenticate(service)
+    assert client.get(f"/api/outbox/{row.event_id}/").status_code == 403
+    service.user_permissions.add(Permission.objects.get(codename="view_outboxevent"))
+    client.force_authenticate(get_user_model().objects.get(pk=service.pk))
+    pending = client.get(f"/api/outbox/{row.event_id}/")
+    assert pending.status_code == 200
+    assert pending.json()["state"] == "pending"
+    assert pending.json()["sent_at"] is None
+
+    relay = OutboxRelay(SnsPublisher(sns, topology.topic_arn))
+    try:
+        relay.relay_once()
+    finally:
+        relay.close()
+    sent = client.get(f"/api/outbox/{row.event_id}/").json()
+    row.refresh_from_db()
+    assert sent["state"] == "sent"
+    assert sent["event_id"] == str(row.event_id)
+    assert sent["trace_id"] == CALLER.trace_id
+    assert sent["traceparent"] == row.traceparent
+    assert sent["occurred_at"] == row.envelope["occurred_at"]
+    assert sent["sent_at"] is not None
+    assert EMAIL not in json.dumps(sent)
+    assert "payload" not in sent
+    assert client.get("/api/outbox/00000000-0000-4000-8000-000000000000/").status_code == 404
