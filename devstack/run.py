@@ -62,7 +62,10 @@ def main() -> int:
         hr_token = ensure_admin("hr", username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
         users_token = ensure_admin("users", username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
         # The users service calls the monolith's API with a token of its own.
-        service_token = ensure_service_account("hr", username="users-service", env=env)
+        # It may read an event's outbox times (`manage.py users trace`), never the payload.
+        service_token = ensure_service_account(
+            "hr", username="users-service", env=env, permissions=("outbox.view_outboxevent",)
+        )
         env.setdefault("MONOLITH_API_TOKEN", service_token)
         say("loading demo data")
         manage("hr", "load_demo_data", env=env)

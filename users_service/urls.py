@@ -7,10 +7,11 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from users_service.bridge.views import trace_page
 from users_service.catalogue.apis import CatalogueApi
 from users_service.directory import apis as directory
 from users_service.health import health
-from users_service.ops.views import metrics_view, trace_page
+from users_service.ops.views import metrics_view
 from users_service.reports import apis as reports
 from users_service.reports.views import ops_page
 from users_service.resources.apis import UserResourcesApi

@@ -6,7 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from users_service.ops.trace import Timeline, event_timeline
+from users_service.bridge.trace import Timeline, event_timeline
 
 
 def render_text(timeline: Timeline) -> list[str]:
