@@ -51,6 +51,8 @@ def main() -> int:
 
         # Development mode and the kept secret keys (devstack/development.py) come with stack_env.
         env = stack_env(aws_endpoint=f"http://127.0.0.1:{MOTO_PORT}", redis_url=redis_url)
+        # Readable lines in a terminal; every process logs JSON lines unless told otherwise.
+        env.setdefault("LOG_FORMAT", "console")
         topology = create_topology(env)
         say(f"topic {topology.topic_arn} -> queue {topology.queue_url} (DLQ {topology.dlq_url})")
         for service in ("hr", "users"):
@@ -60,7 +62,10 @@ def main() -> int:
         hr_token = ensure_admin("hr", username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
         users_token = ensure_admin("users", username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
         # The users service calls the monolith's API with a token of its own.
-        service_token = ensure_service_account("hr", username="users-service", env=env)
+        # It may read an event's outbox times (`manage.py users trace`), never the payload.
+        service_token = ensure_service_account(
+            "hr", username="users-service", env=env, permissions=("outbox.view_outboxevent",)
+        )
         env.setdefault("MONOLITH_API_TOKEN", service_token)
         say("loading demo data")
         manage("hr", "load_demo_data", env=env)

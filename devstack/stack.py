@@ -79,15 +79,24 @@ def ensure_admin(service: str, *, username: str, password: str, env: dict) -> st
     return api_token(service, username=username, env=env)
 
 
-def ensure_service_account(service: str, *, username: str, env: dict) -> str:
+def ensure_service_account(
+    service: str, *, username: str, env: dict, permissions: tuple[str, ...] = ()
+) -> str:
     """A plain account (no staff, no superuser, no password) for another service; returns its token.
 
-    The users service only reads the monolith's API, so its account gets no more than a login.
+    The users service only reads the monolith's API, so its account gets no more than a login and
+    the read `permissions` (`app_label.codename`) it is given.
     """
     code = (
         "from django.contrib.auth import get_user_model;"
+        "from django.contrib.auth.models import Permission;"
         f"user, _ = get_user_model().objects.get_or_create(username={username!r});"
-        "user.set_unusable_password(); user.is_staff = user.is_superuser = False; user.save()"
+        "user.set_unusable_password(); user.is_staff = user.is_superuser = False; user.save();"
+        + "".join(
+            f"user.user_permissions.add(Permission.objects.get(content_type__app_label={label!r}, "
+            f"codename={codename!r}));"
+            for label, codename in (permission.split(".", 1) for permission in permissions)
+        )
     )
     manage(service, "shell", "-c", code, env=env)
     return api_token(service, username=username, env=env)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from events.errors import InvalidMessage
+from events.tracecontext import current_trace_id
 from events.validation import validate_envelope
 
 #: SQS refuses bodies over 256 KiB; an envelope must leave room for the SNS wrapper.
@@ -35,7 +36,8 @@ class Envelope:
     schema_version: int = 1
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     occurred_at: str = field(default_factory=utc_timestamp)
-    trace_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: The W3C trace-id of the work that caused the event (events/tracecontext.py), else a new one.
+    trace_id: str = field(default_factory=current_trace_id)
 
     def to_dict(self) -> dict[str, Any]:
         # What dataclasses.asdict returns, at a fifth of its cost: it recursed into every payload

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from events.envelope import Envelope
+from events.tracecontext import TRACEPARENT, TraceParent
 
 SNS_BATCH_LIMIT = 10
 #: SNS refuses a publish_batch whose messages and attributes add up to more than 256 KiB.
 SNS_BATCH_MAX_BYTES = 256 * 1024
-#: Room for the message attributes (event_type, schema_version) of one entry.
-ENTRY_OVERHEAD_BYTES = 128
+#: Room for the message attributes (event_type, schema_version, traceparent) of one entry.
+ENTRY_OVERHEAD_BYTES = 256
 
 
 def entry_size(envelope: Envelope) -> int:
@@ -49,29 +52,77 @@ class SnsPublisher:
         self.sns = sns
         self.topic_arn = topic_arn
 
-    def publish_batch(self, envelopes: Sequence[Envelope]) -> PublishResult:
-        """Publish up to 10 envelopes in one call. A network error raises; entry errors are returned."""
+    def publish_batch(
+        self, envelopes: Sequence[Envelope], traceparents: Mapping[str, str] | None = None
+    ) -> PublishResult:
+        """Publish up to 10 envelopes in one call. A network error raises; entry errors are returned.
+
+        Each message carries the `traceparent` attribute: the one `traceparents` gives for its
+        event id (the outbox row's), else a new span in the envelope's trace.
+        """
         if len(envelopes) > SNS_BATCH_LIMIT:
             raise ValueError(f"publish_batch takes at most {SNS_BATCH_LIMIT} envelopes")
         result = PublishResult()
         if not envelopes:
             return result
-        entries = [
-            {
-                # Batch entry ids allow [A-Za-z0-9_-], up to 80 characters: a UUID fits.
-                "Id": env.event_id,
-                "Message": env.to_json(),
-                "MessageAttributes": {
-                    "event_type": {"DataType": "String", "StringValue": env.event_type},
-                    "schema_version": {"DataType": "Number", "StringValue": str(env.schema_version)},
-                },
+        traceparents = traceparents or {}
+        entries = []
+        for env in envelopes:
+            attributes = {
+                "event_type": {"DataType": "String", "StringValue": env.event_type},
+                "schema_version": {"DataType": "Number", "StringValue": str(env.schema_version)},
             }
-            for env in envelopes
-        ]
-        response = self.sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
+            parent = TraceParent.parse(traceparents.get(env.event_id)) or TraceParent.in_trace(env.trace_id)
+            if parent is not None:
+                attributes[TRACEPARENT] = {"DataType": "String", "StringValue": str(parent)}
+            # Batch entry ids allow [A-Za-z0-9_-], up to 80 characters: a UUID fits.
+            entries.append({"Id": env.event_id, "Message": env.to_json(), "MessageAttributes": attributes})
+        with _entries_in_flight(entries):
+            response = self.sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
         result.published = [entry["Id"] for entry in response.get("Successful", [])]
         result.failed = {
             entry["Id"]: f"{entry.get('Code', 'Error')}: {entry.get('Message', '')}".strip()
             for entry in response.get("Failed", [])
         }
         return result
+
+
+_in_flight = threading.local()
+
+
+@contextlib.contextmanager
+def _entries_in_flight(entries: list[dict[str, Any]]) -> Iterator[None]:
+    """Each entry's own traceparent, by entry id, while its call is made (see keep_event_traces)."""
+    _in_flight.traceparents = {
+        entry["Id"]: entry["MessageAttributes"][TRACEPARENT]["StringValue"]
+        for entry in entries
+        if TRACEPARENT in entry["MessageAttributes"]
+    }
+    try:
+        yield
+    finally:
+        _in_flight.traceparents = {}
+
+
+def keep_event_traces(span: Any, service_name: str, operation_name: str, api_params: Any) -> None:
+    """OpenTelemetry's botocore `request_hook`: put each event's own traceparent back.
+
+    The botocore instrumentation injects the SNS call's span into every entry's `traceparent`
+    attribute, which would move each event into the relay's trace. One call publishes up to ten
+    events of ten traces: the call's span links to them instead, and each message keeps its own.
+    """
+    if service_name.lower() != "sns" or operation_name != "PublishBatch" or not isinstance(api_params, dict):
+        return
+    own = getattr(_in_flight, "traceparents", None) or {}
+    for entry in api_params.get("PublishBatchRequestEntries") or []:
+        value = own.get(entry.get("Id"))
+        parent = TraceParent.parse(value)
+        if parent is None:
+            continue
+        entry.setdefault("MessageAttributes", {})[TRACEPARENT] = {"DataType": "String", "StringValue": value}
+        if span is not None and span.is_recording():
+            from opentelemetry.trace import SpanContext, TraceFlags
+
+            span.add_link(
+                SpanContext(int(parent.trace_id, 16), int(parent.span_id, 16), True, TraceFlags(0x01))
+            )

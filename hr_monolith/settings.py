@@ -61,6 +61,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- events (SNS) ------------------------------------------------------------
 EVENTS_PRODUCER = "hr_monolith"
+# The `service.name` of this service's spans (OTEL_ENABLED).
+OTEL_SERVICE_NAME = "hr_monolith"
 # Outbox relay: rows per claim, idle poll interval (seconds).
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=100)
 RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", default=0.2)

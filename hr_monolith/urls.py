@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from hr_monolith.catalogue.apis import CatalogueDetailApi, CatalogueListApi
 from hr_monolith.health import health
+from hr_monolith.outbox.apis import OutboxEventApi
 from hr_monolith.people import apis as people
 from hr_monolith.resources import apis as resources
 
@@ -22,6 +23,7 @@ urlpatterns = [
         resources.UserResourceDetailApi.as_view(),
         name="user-resource-detail",
     ),
+    path("api/outbox/<uuid:event_id>/", OutboxEventApi.as_view(), name="outbox-event"),
 ]
 for kind in ("departments", "positions", "locations"):
     urlpatterns += [

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from shared_settings.env import env
+from shared_settings.logs import LOG_FORMATS, configure_structlog, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -69,6 +70,8 @@ DJANGO_APPS = [
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that every later record of the request carries its trace id.
+    "shared_settings.middleware.TraceContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -155,11 +158,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
-}
+# JSON lines (one object a record, for a log pipeline) or a readable line (`make run`): see
+# shared_settings/logs.py for the keys every record carries.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json", choices=LOG_FORMATS)
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+configure_structlog()
+
+# --- tracing (OpenTelemetry, shared_settings/tracing.py) -------------------------------------------
+# Off by default: the trace id still follows each event in logs, envelopes and headers.
+OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
+OTEL_EXPORTER = env.str("OTEL_EXPORTER", default="otlp", choices=("otlp", "console"))
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="http://127.0.0.1:4318")

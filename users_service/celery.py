@@ -23,3 +23,29 @@ def _recycle_database_connections(task: Any = None, **kwargs: Any) -> None:
         from django.db import close_old_connections
 
         close_old_connections()
+
+
+@signals.setup_logging.connect
+def _use_service_logging(**kwargs: Any) -> None:
+    # Connected, this stops Celery from replacing the root logger's handlers with its own plain
+    # text format: workers and beat log through the service's LOGGING (structured, ids bound).
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.task_prerun.connect
+def _bind_task_context(task_id: str | None = None, task: Any = None, args: Any = None, **kwargs: Any) -> None:
+    """Every record a task logs carries its task id and, for an event task, the event's ids and trace."""
+    from users_service.task_context import task_started
+
+    task_started(task_id=task_id, task=task, args=args)
+
+
+@signals.task_postrun.connect
+def _unbind_task_context(**kwargs: Any) -> None:
+    from users_service.task_context import task_finished
+
+    task_finished()

@@ -159,6 +159,9 @@ CELERY_DB_REUSE_MAX = 10**9
 CELERY_BEAT_SCHEDULER = "users_service.reports.scheduler:GuardedDatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
+# The `service.name` of this service's spans (OTEL_ENABLED).
+OTEL_SERVICE_NAME = "users_service"
+
 # --- the bridge (SQS -> Celery) ----------------------------------------------
 BRIDGE_THREADS = env.int("BRIDGE_THREADS", default=2)
 BRIDGE_WAIT_SECONDS = env.int("BRIDGE_WAIT_SECONDS", default=5)

@@ -7,6 +7,7 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from users_service.bridge.views import trace_page
 from users_service.catalogue.apis import CatalogueApi
 from users_service.directory import apis as directory
 from users_service.health import health
@@ -26,6 +27,8 @@ urlpatterns = [
     path("api/reports/", reports.ReportRunListApi.as_view(), name="report-run-list"),
     path("api/reports/<int:run_id>/", reports.ReportRunDetailApi.as_view(), name="report-run-detail"),
     path("ops/", staff_member_required(ops_page), name="ops"),
+    path("ops/trace/", staff_member_required(trace_page), name="ops-trace-search"),
+    path("ops/trace/<uuid:event_id>/", staff_member_required(trace_page), name="ops-trace"),
     path("api/users/<uuid:user_id>/resources/", UserResourcesApi.as_view(), name="user-resources"),
     path("api/catalogue/<str:kind>/", CatalogueApi.as_view(), name="catalogue"),
 ]

@@ -35,6 +35,20 @@ from events.errors import TransientError
 log = logging.getLogger(__name__)
 
 
+def _hand_off_fields(fate: Publish) -> dict[str, object]:
+    """The ids of a handed-over event for its log record (no payload: it names a person)."""
+    envelope = fate.tasks[0].envelope
+    fields: dict[str, object] = {
+        "event_id": envelope.get("event_id"),
+        "trace_id": envelope.get("trace_id"),
+        "task_ids": [task.task_id for task in fate.tasks],
+        "sqs_message_id": fate.message.message_id,
+    }
+    if envelope.get("aggregate_type") == "user":
+        fields["user_id"] = envelope.get("aggregate_id")
+    return fields
+
+
 class BatchHandler:
     def __init__(
         self,
@@ -96,6 +110,13 @@ class BatchHandler:
                 self.stats.add(transient_failures=1, left_for_redelivery=len(messages))
                 return NotPublished(messages, exc)
         self.stats.add(published_tasks=len(tasks), ignored=sum(1 for fate in ready if not fate.tasks))
+        for fate in ready:
+            if fate.tasks:
+                log.info(
+                    "bridge: %s handed to the broker",
+                    fate.tasks[0].envelope.get("event_type"),
+                    extra=_hand_off_fields(fate),
+                )
         return Published(messages)
 
     def _record(

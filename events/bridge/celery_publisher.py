@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from events.bridge.routing import TaskMessage
 from events.errors import TransientError
+from events.tracecontext import TRACEPARENT, TraceParent, otel_parent
 
 #: Errors that mean "the broker did not take the batch, try again later".
 BROKER_ERRORS = (OperationalError, KombuError, RedisError, ConnectionError, socket.timeout, OSError)
@@ -92,25 +93,33 @@ class CeleryTaskPublisher:
             producer = self.producer()
             with producer.batch(max_size=self.max_batch):
                 for task in tasks:
-                    self.app.send_task(
-                        task.task,
-                        args=[task.envelope],
-                        task_id=task.task_id,
-                        queue=task.queue,
-                        producer=producer,
-                        retry=False,
-                        # Celery would bind (copy) and declare the queue at every publish, a third of
-                        # its cost. The anonymous direct exchange needs no declaration on Redis: the
-                        # task goes to the list named after the queue, which workers declare.
-                        declare=[],
-                        # Celery would saferepr() the whole envelope into the message headers:
-                        # slow (a third of the publish time) and it copies personal data there.
-                        argsrepr=f"[<{task.envelope.get('event_type')} {task.envelope.get('event_id')}>]",
-                        kwargsrepr="{}",
-                    )
+                    self._send(producer, task)
         except BROKER_ERRORS as exc:
             self._drop_connection()
             raise TransientError(f"broker unavailable: {exc!r}") from exc
+
+    def _send(self, producer: Producer, task: TaskMessage) -> None:
+        parent = TraceParent.parse(task.traceparent)
+        # With tracing on, Celery's instrumentation starts its publish span under this parent and
+        # writes that span into the header; off, the header is the bridge's own span of the trace.
+        with otel_parent(parent):
+            self.app.send_task(
+                task.task,
+                args=[task.envelope],
+                task_id=task.task_id,
+                queue=task.queue,
+                producer=producer,
+                retry=False,
+                # Celery would bind (copy) and declare the queue at every publish, a third of
+                # its cost. The anonymous direct exchange needs no declaration on Redis: the
+                # task goes to the list named after the queue, which workers declare.
+                declare=[],
+                # Celery would saferepr() the whole envelope into the message headers:
+                # slow (a third of the publish time) and it copies personal data there.
+                argsrepr=f"[<{task.envelope.get('event_type')} {task.envelope.get('event_id')}>]",
+                kwargsrepr="{}",
+                headers={TRACEPARENT: str(parent)} if parent is not None else None,
+            )
 
     def close(self) -> None:
         """Free every loop's connection (the loops have stopped)."""

@@ -70,7 +70,8 @@ def classify(message: SqsMessage, *, intake: Intake, routes: RoutingTable) -> Fa
     """Decide what becomes of one message. Only `InvalidMessage` (or a bug) means poison."""
     try:
         try:
-            return Publish(message, tasks_for(intake.envelope(message.body), routes))
+            event = intake.event(message.body, message.traceparent)
+            return Publish(message, tasks_for(event.envelope, routes, event.traceparent))
         except InvalidMessage as exc:
             return Poison(message, exc, event_identity(message.body)[1])
     except Exception as exc:

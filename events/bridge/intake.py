@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from events.envelope import MAX_ENVELOPE_BYTES, Envelope, parse_json
 from events.errors import InvalidMessage
+from events.tracecontext import TRACEPARENT, TraceParent
 
 REASON_NOT_FROM_TOPIC = "not_an_sns_notification"
 REASON_BAD_NOTIFICATION = "bad_sns_notification"
@@ -26,6 +28,13 @@ MAX_BODY_BYTES = MAX_ENVELOPE_BYTES + 8 * 1024
 _NOTIFICATION_FIELDS = ("MessageId", "TopicArn", "Message")
 
 
+@dataclass(frozen=True)
+class ReceivedEvent:
+    envelope: Envelope
+    #: The span of the hop before (the monolith's request), if the event names a W3C trace.
+    traceparent: TraceParent | None
+
+
 class Intake:
     def __init__(self, *, allowed_topic_arns: Iterable[str], raw_delivery: bool = False) -> None:
         self.allowed_topic_arns = frozenset(allowed_topic_arns)
@@ -33,16 +42,30 @@ class Intake:
 
     def envelope(self, body: str | None) -> Envelope:
         """The envelope in an SQS body; raises `InvalidMessage` with a value-free reason."""
+        return self.event(body).envelope
+
+    def event(self, body: str | None, raw_traceparent: str | None = None) -> ReceivedEvent:
+        """The envelope in an SQS body and the trace it belongs to: the `traceparent` attribute of
+        the SNS notification (or `raw_traceparent`, SQS's attribute under raw delivery) when it is
+        of the envelope's trace, else a new span in the envelope's trace."""
         if body is None:
             raise InvalidMessage(REASON_NO_BODY, validator="type")
         outer = parse_json(body, max_length=MAX_BODY_BYTES)
         # An envelope has no `Type` (its schema allows no extra field): anything with one claims
         # to be an SNS message and is checked as such.
         if isinstance(outer, Mapping) and "Type" in outer:
-            return Envelope.from_json(self.notification_message(outer))
-        if not self.raw_delivery:
+            envelope = Envelope.from_json(self.notification_message(outer))
+            attributes = outer.get("MessageAttributes")
+            attribute = attributes.get(TRACEPARENT) if isinstance(attributes, Mapping) else None
+            value = attribute.get("Value") if isinstance(attribute, Mapping) else None
+        elif not self.raw_delivery:
             raise InvalidMessage(REASON_NOT_FROM_TOPIC, path="Type", validator="required")
-        return Envelope.from_dict(outer)
+        else:
+            envelope, value = Envelope.from_dict(outer), raw_traceparent
+        parent = TraceParent.parse(value)
+        if parent is None or parent.trace_id != envelope.trace_id:
+            parent = TraceParent.in_trace(envelope.trace_id)
+        return ReceivedEvent(envelope, parent)
 
     def notification_message(self, notification: Mapping[str, Any]) -> str:
         """The `Message` of an SNS notification from an allowed topic."""

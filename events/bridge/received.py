@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from events.tracecontext import TRACEPARENT
+
 #: Shown for a message whose id SQS did not give (logs and DLQ attributes need a non-empty value).
 UNKNOWN_ID = "(no MessageId)"
 
@@ -24,6 +26,8 @@ class SqsMessage:
     body: str | None
     receive_count: int
     sent_timestamp_ms: int | None
+    #: The `traceparent` message attribute, as SQS gave it (raw delivery); untrusted text.
+    traceparent: str | None = None
 
     @classmethod
     def from_sqs(cls, raw: Any) -> SqsMessage:
@@ -33,13 +37,25 @@ class SqsMessage:
         message_id = fields.get("MessageId")
         handle = fields.get("ReceiptHandle")
         body = fields.get("Body")
+        trace = _string_attribute(fields.get("MessageAttributes"), TRACEPARENT)
         return cls(
             message_id=message_id if isinstance(message_id, str) and message_id else UNKNOWN_ID,
             receipt_handle=handle if isinstance(handle, str) and handle else None,
             body=body if isinstance(body, str) else None,
             receive_count=max(1, _count(attributes.get("ApproximateReceiveCount")) or 1),
             sent_timestamp_ms=_count(attributes.get("SentTimestamp")),
+            traceparent=trace,
         )
+
+
+def _string_attribute(attributes: Any, name: str) -> str | None:
+    """A String message attribute: `{"DataType": "String", "StringValue": ...}` (SQS) or
+    `{"Type": "String", "Value": ...}` (inside an SNS notification)."""
+    attribute = attributes.get(name) if isinstance(attributes, Mapping) else None
+    if not isinstance(attribute, Mapping):
+        return None
+    value = attribute.get("StringValue", attribute.get("Value"))
+    return value if isinstance(value, str) else None
 
 
 def _count(value: Any) -> int | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from events.envelope import Envelope
 from events.errors import InvalidMessage
+from events.tracecontext import TraceParent
 
 REASON_UNROUTABLE = "unroutable"
 
@@ -33,6 +34,8 @@ class TaskMessage:
     task: str
     queue: str
     envelope: dict[str, Any]
+    #: Sent as the task's `traceparent` header: the worker's logs and spans join the event's trace.
+    traceparent: str | None = None
 
 
 def task_id_for(event_id: str, task: str) -> str:
@@ -45,12 +48,22 @@ def task_name_of(task_id: str) -> str:
     return task_id.partition(":")[2]
 
 
-def tasks_for(envelope: Envelope, routes: RoutingTable) -> list[TaskMessage]:
-    """The tasks an event fans out to (maybe none); an event type not in the table is poison."""
+def tasks_for(
+    envelope: Envelope, routes: RoutingTable, traceparent: TraceParent | None = None
+) -> list[TaskMessage]:
+    """The tasks an event fans out to (maybe none); an event type not in the table is poison.
+
+    Each task is a new span in the trace of `traceparent` (the hop before)."""
     if envelope.event_type not in routes:
         raise InvalidMessage(REASON_UNROUTABLE, path="event_type", validator="routing_table")
     data = envelope.to_dict()
     return [
-        TaskMessage(task_id_for(envelope.event_id, route.task), route.task, route.queue, data)
+        TaskMessage(
+            task_id_for(envelope.event_id, route.task),
+            route.task,
+            route.queue,
+            data,
+            str(traceparent.child()) if traceparent is not None else None,
+        )
         for route in routes[envelope.event_type]
     ]

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from events.aws import AWS_CALL_ERRORS
 from events.bridge.received import SqsMessage
 from events.errors import TransientError
+from events.tracecontext import TRACEPARENT
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class SqsQueue:
                 MaxNumberOfMessages=max_messages,
                 WaitTimeSeconds=wait_seconds,
                 MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                MessageAttributeNames=[TRACEPARENT],
             )
         except AWS_CALL_ERRORS as exc:
             raise TransientError(f"receive failed: {exc}") from exc

@@ -27,6 +27,9 @@ class OutboxEvent(models.Model):
     aggregate_id = models.CharField(max_length=200)
     aggregate_version = models.PositiveIntegerField()
     envelope = models.JSONField(help_text="The full event envelope, as published.")
+    #: The W3C trace context of the change (its trace is the envelope's trace_id): published as the
+    #: SNS message attribute `traceparent`, so the users service's spans and logs join the trace.
+    traceparent = models.CharField(max_length=55, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     #: Every publish attempt, including calls that failed whole (SNS unreachable).

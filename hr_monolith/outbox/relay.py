@@ -62,6 +62,13 @@ class _Attempts:
     call_failed: bool = False
 
 
+def _trace_fields(row: OutboxEvent) -> dict[str, str]:
+    fields = {"trace_id": str(row.envelope.get("trace_id", ""))}
+    if row.aggregate_type == "user":
+        fields["user_id"] = row.aggregate_id
+    return fields
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -142,7 +149,10 @@ class OutboxRelay:
         envelopes = [Envelope(**row.envelope) for row in rows]
         slices = batch_slices([entry_size(envelope) for envelope in envelopes])
         chunks = [rows[part] for part in slices]
-        futures = [self._pool.submit(self.publisher.publish_batch, envelopes[part]) for part in slices]
+        traceparents = {str(row.event_id): row.traceparent for row in rows if row.traceparent}
+        futures = [
+            self._pool.submit(self.publisher.publish_batch, envelopes[part], traceparents) for part in slices
+        ]
         for chunk, future in zip(chunks, futures, strict=True):
             for row in chunk:
                 outcome.attempts[row.pk] += 1
@@ -155,6 +165,13 @@ class OutboxRelay:
                 continue
             by_event_id = {str(row.event_id): row for row in chunk}
             outcome.published.update(by_event_id[event_id].pk for event_id in result.published)
+            for event_id in result.published:
+                row = by_event_id[event_id]
+                log.info(
+                    "outbox: %s published",
+                    row.event_type,
+                    extra={"event_id": event_id, **_trace_fields(row)},
+                )
             for event_id, error in result.failed.items():
                 row = by_event_id[event_id]
                 outcome.errors[row.pk] = error

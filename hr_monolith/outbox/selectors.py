@@ -30,3 +30,8 @@ def outbox_backlog() -> Backlog:
     stats = OutboxEvent.objects.pending().aggregate(pending=Count("id"), oldest=Min("created_at"))
     failed = OutboxEvent.objects.failed().count()
     return Backlog(pending=stats["pending"], oldest_created_at=stats["oldest"], failed=failed)
+
+
+def outbox_event_get(*, event_id: str) -> OutboxEvent | None:
+    """One event's outbox row by its event id (the users service's trace of an event asks for it)."""
+    return OutboxEvent.objects.filter(event_id=event_id).first()

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from events import tracecontext
 from events.envelope import Envelope
 from hr_monolith.outbox.models import OutboxEvent
 
@@ -32,7 +33,17 @@ def outbox_write(envelope: Envelope) -> OutboxEvent:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_write must run inside the transaction of the change")
     envelope.validate()
-    return OutboxEvent.objects.create(**_row_fields(envelope))
+    row = OutboxEvent.objects.create(**_row_fields(envelope))
+    log.info(
+        "outbox: %s written",
+        envelope.event_type,
+        extra={"event_id": envelope.event_id, "trace_id": envelope.trace_id, **_user_id(envelope)},
+    )
+    return row
+
+
+def _user_id(envelope: Envelope) -> dict[str, str]:
+    return {"user_id": envelope.aggregate_id} if envelope.aggregate_type == "user" else {}
 
 
 def outbox_write_many(envelopes: Iterable[Envelope]) -> int:
@@ -52,7 +63,18 @@ def _row_fields(envelope: Envelope) -> dict:
         "aggregate_id": envelope.aggregate_id,
         "aggregate_version": envelope.aggregate_version,
         "envelope": envelope.to_dict(),
+        "traceparent": _traceparent(envelope),
     }
+
+
+def _traceparent(envelope: Envelope) -> str:
+    """The current span (the request's) when the envelope is of the current trace; else a new span
+    in the envelope's trace (a backfill, a command), or nothing if its trace_id is no W3C trace-id."""
+    current = tracecontext.current()
+    if current is not None and current.trace_id == envelope.trace_id:
+        return str(current)
+    parent = tracecontext.TraceParent.in_trace(envelope.trace_id)
+    return str(parent) if parent is not None else ""
 
 
 def outbox_resend(*, ids: Iterable[int]) -> int:

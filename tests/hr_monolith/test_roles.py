@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from hr_monolith.catalogue import services as catalogue
+from hr_monolith.outbox.models import OutboxEvent
 from hr_monolith.people import services as people
 from hr_monolith.resources import services as resources
 from tests.hr_monolith.conftest import WRITABLE_MODELS, token_client
@@ -108,6 +109,10 @@ EXPECTED: dict[str, dict[str, Row]] = {
     "admin/": {"GET": (302, 302, 302, 200, 200)},
     **user_routes(),
     **catalogue_routes(),
+    # An event's outbox row (ids and times, for the users service's trace): staff, or the
+    # `outbox.view_outboxevent` permission, which no role here holds.
+    "api/outbox/<uuid:event_id>/": {"GET": (401, 403, 403, 200, 200)}
+    | {m: (401, 403, 403, 405, 405) for m in METHODS if m != "GET"},
 }
 
 
@@ -130,6 +135,7 @@ class Targets:
             + route.replace("<uuid:user_id>", str(user.id))
             .replace("<str:resource>", "vpn")
             .replace("<str:code>", code)
+            .replace("<uuid:event_id>", str(OutboxEvent.objects.latest("id").event_id))
         )
         body: dict | None = None
         if route == "api/users/":

@@ -15,6 +15,7 @@ back, re-enqueueing it (the admin action's service) applies the event.
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import time
@@ -55,7 +56,8 @@ def _returned(worker: ManagedProcess, task_id: str) -> str:
     """What the task returned, from the worker's "Task …[id] succeeded in 0.01s: 'applied'" line."""
     for line in worker.log_path.read_text().splitlines():
         if f"[{task_id}] succeeded" in line:
-            return line.rsplit(": ", 1)[1].strip()
+            # One JSON object a line (LOG_FORMAT=json, the default): the message is its `event`.
+            return json.loads(line)["event"].rsplit(": ", 1)[1].strip()
     raise AssertionError(f"no success line for {task_id}")
 
 

@@ -51,6 +51,8 @@ EXPECTED: dict[str, dict[str, Row]] = {
     "api/reports/<int:run_id>/": read_only(),
     # Staff pages: anyone else is sent to the admin login.
     "ops/": {"GET": STAFF_PAGE},
+    "ops/trace/": {"GET": STAFF_PAGE},
+    "ops/trace/<uuid:event_id>/": {"GET": STAFF_PAGE},
     "admin/": {"GET": STAFF_PAGE},
 }
 
@@ -77,7 +79,8 @@ def healthy_parts(moto_server, redis_url, settings, monkeypatch) -> None:
 def targets(monolith: FakeMonolith):
     """A user in the read model (and the stand-in monolith) and a report run for the detail routes."""
     user_id = new_user_id()
-    apply_user_event(envelope=user_state_event(user_id, 1, types.USER_CREATED), task_name="roles")
+    created = user_state_event(user_id, 1, types.USER_CREATED)
+    apply_user_event(envelope=created, task_name="roles")
     monolith.resources[user_id] = []
     now = timezone.now()
     run = ReportRun.objects.create(
@@ -90,6 +93,7 @@ def targets(monolith: FakeMonolith):
             + route.replace("<uuid:user_id>", user_id)
             .replace("<str:kind>", "departments")
             .replace("<int:run_id>", str(run.pk))
+            .replace("<uuid:event_id>", created["event_id"])
         )
         return Call(path, {"anything": 1} if method != "GET" else None)
 

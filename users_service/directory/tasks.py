@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
@@ -9,6 +10,8 @@ from django.db import InterfaceError, OperationalError
 
 from users_service.directory import services
 from users_service.ops import metrics
+
+log = logging.getLogger(__name__)
 
 #: What may clear by itself while an event is applied: the database restarting, a lost
 #: connection, SQLite's "database is locked". Anything else fails the task at once.
@@ -30,4 +33,6 @@ def apply_user_event(self: Any, envelope: dict[str, Any]) -> str:
     """Apply one user event to the read model."""
     outcome = services.apply_user_event(envelope=envelope, task_name=self.name)
     metrics.incr("events_applied_total", labels={"outcome": outcome.value})
+    # The event, trace, user and task ids come from the task's bound context (users_service/task_context.py).
+    log.info("directory: %s %s", envelope.get("event_type"), outcome.value, extra={"outcome": outcome.value})
     return outcome.value

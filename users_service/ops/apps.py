@@ -5,3 +5,9 @@ class OpsConfig(AppConfig):
     name = "users_service.ops"
     label = "ops"
     verbose_name = "Operations"
+
+    def ready(self) -> None:
+        # Before any request or task: Django's instrumentation must wrap the middleware it loads.
+        from shared_settings.tracing import configure_tracing
+
+        configure_tracing()

@@ -1,0 +1,139 @@
+"""Structured logs for every process of both services (web, relay, bridge, workers, beat).
+
+One JSON object per line by default (`LOG_FORMAT=json`), a readable line for a terminal
+(`LOG_FORMAT=console`, what `make run` uses). structlog renders both its own loggers and every
+stdlib `logging` call (Django, Celery, botocore, the events package) through one
+`ProcessorFormatter`, so each record gets the same keys:
+
+- `event_id`, `trace_id`, `user_id`, `task_id`: bound per hop with `bind_hop` (structlog
+  contextvars: the monolith's request, the relay and bridge per event, Celery's task_prerun),
+  or passed as `extra={...}` by a stdlib call;
+- `span_id` when an OpenTelemetry span is recording (shared_settings/tracing.py).
+
+Never personal data: keys that name a person are dropped and anything shaped like an email
+address is masked, whatever a caller (or an exception message) put in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import structlog
+
+LOG_FORMATS = ("json", "console")
+#: Keys a record must never carry: a person's name or email, or an event's payload (which holds them).
+PERSONAL_KEYS = frozenset({"email", "first_name", "last_name", "full_name", "name", "payload", "envelope"})
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+EMAIL_MASK = "[email]"
+#: The ids a hop binds, in the order they are shown.
+HOP_KEYS = ("event_id", "trace_id", "user_id", "task_id")
+
+
+def drop_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Remove keys that name a person or hold a payload."""
+    for key in PERSONAL_KEYS.intersection(event_dict):
+        del event_dict[key]
+    return event_dict
+
+
+def mask_emails(_logger: Any, _method: str, line: str) -> str:
+    """Mask anything shaped like an email address in the rendered line: it reaches values nested in
+    extras (Celery's task `data`) and exception messages (a unique-constraint error quotes the value)."""
+    return _EMAIL_RE.sub(EMAIL_MASK, line) if "@" in line else line
+
+
+def add_otel_span(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """The recording OpenTelemetry span's ids, when tracing is on (no cost worth measuring when off)."""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+        event_dict["span_id"] = format(context.span_id, "016x")
+    return event_dict
+
+
+def _processors() -> list[Any]:
+    """What every record goes through before rendering, structlog's and stdlib's alike."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_otel_span,
+    ]
+
+
+def _renderer(log_format: str) -> Any:
+    if log_format == "console":
+        return structlog.dev.ConsoleRenderer(colors=False)
+    return structlog.processors.JSONRenderer()
+
+
+def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
+    """The `LOGGING` dict of a service: one handler on stderr, rendered by structlog."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
+    formatter = {
+        "()": structlog.stdlib.ProcessorFormatter,
+        "foreign_pre_chain": _processors(),
+        "processors": [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # Tracebacks become text first, so that an address in an exception message is masked too.
+            structlog.processors.format_exc_info,
+            drop_personal_data,
+            _renderer(log_format),
+            mask_emails,
+        ],
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structured": formatter},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "botocore": {"level": "WARNING"},
+            "urllib3": {"level": "WARNING"},
+            # One line per request from runserver, with the request's ids: keep it.
+            "django.server": {"level": "INFO", "propagate": True},
+        },
+    }
+
+
+def configure_structlog() -> None:
+    """structlog's own loggers hand their records to stdlib logging, which `LOGGING` renders."""
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_processors(),
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def hop_fields(envelope: Mapping[str, Any]) -> dict[str, str]:
+    """The ids of an event worth a log key: its id, its trace, and its user (an id, never personal)."""
+    fields = {}
+    for key, source in (("event_id", "event_id"), ("trace_id", "trace_id")):
+        value = envelope.get(source)
+        if isinstance(value, str):
+            fields[key] = value
+    if envelope.get("aggregate_type") == "user" and isinstance(envelope.get("aggregate_id"), str):
+        fields["user_id"] = envelope["aggregate_id"]
+    return fields
+
+
+@contextlib.contextmanager
+def bind_hop(**ids: Any) -> Iterator[None]:
+    """Every record logged in the block carries `ids` (None values are left out)."""
+    with structlog.contextvars.bound_contextvars(**{k: v for k, v in ids.items() if v is not None}):
+        yield

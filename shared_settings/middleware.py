@@ -1,0 +1,33 @@
+"""Request middleware both services share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from events import tracecontext
+from shared_settings.logs import bind_hop
+
+
+class TraceContextMiddleware:
+    """Each request runs in a trace: the OpenTelemetry server span's when tracing is on (it already
+    read the `traceparent` header), else a new span in the caller's `traceparent`, else a new trace.
+
+    Every record the request logs carries its `trace_id`, an event it writes carries the same
+    `trace_id` and its outbox row the `traceparent` (events/tracecontext.py), and the response
+    names the trace in `traceresponse` (W3C Trace Context level 2) so a caller can look it up.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        parent = tracecontext.from_otel()
+        if parent is None:
+            caller = tracecontext.TraceParent.parse(request.headers.get(tracecontext.TRACEPARENT))
+            parent = caller.child() if caller is not None else tracecontext.TraceParent.new()
+        with tracecontext.use(parent), bind_hop(trace_id=parent.trace_id):
+            response = self.get_response(request)
+        response["traceresponse"] = str(parent)
+        return response
