@@ -6,6 +6,7 @@ from __future__ import annotations
 from shared_settings.base import *  # noqa: F403 - the base both services share
 from shared_settings.base import DJANGO_APPS, VAR_DIR, axes_cooloff_message, database
 from shared_settings.env import env
+from shared_settings.prometheus import use_multiprocess_dir
 
 SECRET_KEY = env.str("HR_SECRET_KEY")
 ALLOWED_HOSTS = env.list("HR_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "hr-web"])
@@ -25,6 +26,11 @@ ROOT_URLCONF = "hr_monolith.urls"
 WSGI_APPLICATION = "hr_monolith.wsgi.application"
 DATABASES = {"default": database("DATABASE_URL", "hr.sqlite3")}
 STATIC_ROOT = VAR_DIR / "static" / "hr"
+# Where every process of the monolith (web, relay) writes its metrics, merged by /metrics
+# (shared_settings/prometheus.py). One per service; the process supervisor empties it at start.
+PROMETHEUS_MULTIPROC_DIR = use_multiprocess_dir(
+    env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus" / "hr"))
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -68,6 +68,8 @@ DJANGO_APPS = [
     "drf_spectacular",
 ]
 MIDDLEWARE = [
+    # First: the latency it measures includes every middleware below (shared_settings/http_metrics.py).
+    "shared_settings.http_metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -19,21 +19,14 @@ def api_client(db) -> APIClient:
 
 
 @pytest.fixture(autouse=True)
-def _redis_roles_on_suite_redis(redis_url, settings) -> Iterator[None]:
-    """Counters and the cache go to the suite's Redis, never to one that happens to run on 6379."""
+def _redis_roles_on_suite_redis(redis_url, settings) -> None:
+    """The cache goes to the suite's Redis, never to one that happens to run on 6379."""
     from users_service.authentication import forget_tokens
-    from users_service.ops import metrics
 
-    # Nothing a previous test counted in this process or authenticated crosses into this one.
-    metrics.discard_pending()
+    # Nothing a previous test authenticated crosses into this one.
     forget_tokens()
-    settings.METRICS_REDIS_URL = redis_url
     # The cache holds DRF's throttle counters: a clean one per test (redis_url is flushed).
     settings.CACHES = {"default": settings.CACHES["default"] | {"LOCATION": redis_url}}
-    metrics._client.cache_clear()
-    yield
-    metrics.discard_pending()
-    metrics._client.cache_clear()
 
 
 @pytest.fixture

@@ -5,3 +5,7 @@ class OpsConfig(AppConfig):
     name = "users_service.ops"
     label = "ops"
     verbose_name = "Operations"
+
+    def ready(self) -> None:
+        # Connects the Celery signal handlers that feed the task metrics.
+        from users_service.ops import signals  # noqa: F401
