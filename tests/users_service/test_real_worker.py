@@ -68,7 +68,6 @@ def worker_env(redis_url, tmp_path) -> dict:
     env.update(
         VAR_DIR=str(tmp_path),
         CELERY_BROKER_URL=redis_url,
-        METRICS_REDIS_URL=redis_url,
         CELERY_RETRY_BACKOFF_BASE="0.2",
         CELERY_TASK_MAX_RETRIES="2",
         PYTHONUNBUFFERED="1",
