@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from django.http import HttpResponse
     from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
 
 ENV_NAME = "PROMETHEUS_MULTIPROC_DIR"
 #: Gauge modes whose files belong to one live process (removed by `mark_process_dead`).
@@ -53,21 +55,32 @@ def multiprocess_dir() -> str:
     return path
 
 
-def registry() -> CollectorRegistry:
-    """A registry that reads every process's samples (a fresh one per read, as prometheus_client asks)."""
+def registry(*collectors: Collector) -> CollectorRegistry:
+    """A registry that reads every process's samples (a fresh one per read, as prometheus_client
+    asks), plus `collectors` that compute figures at read time (the monolith's outbox backlog)."""
     from prometheus_client import CollectorRegistry, multiprocess
 
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged, path=multiprocess_dir())
+    for collector in collectors:
+        merged.register(collector)
     return merged
 
 
-def exposition() -> bytes:
+def exposition(*collectors: Collector) -> bytes:
     """The Prometheus text format of every process's metrics, integers written as integers."""
     from prometheus_client import generate_latest
 
-    lines = generate_latest(registry()).decode().split("\n")
+    lines = generate_latest(registry(*collectors)).decode().split("\n")
     return "\n".join(_plain_integer(line) for line in lines).encode()
+
+
+def metrics_response(*collectors: Collector) -> HttpResponse:
+    """The body of a service's `/metrics` view (open like `/health/`; it holds no personal data)."""
+    from django.http import HttpResponse
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return HttpResponse(exposition(*collectors), content_type=CONTENT_TYPE_LATEST)
 
 
 def _plain_integer(line: str) -> str:
@@ -88,10 +101,10 @@ def series(name: str, labels: Mapping[str, str] | None = None) -> str:
     return f"{name}{{{inner}}}"
 
 
-def snapshot() -> dict[str, float]:
+def snapshot(*collectors: Collector) -> dict[str, float]:
     """Every sample of every process: series -> value (what `/metrics` shows, as numbers)."""
     values: dict[str, float] = {}
-    for family in registry().collect():
+    for family in registry(*collectors).collect():
         for sample in family.samples:
             values[series(sample.name, sample.labels)] = sample.value
     return values

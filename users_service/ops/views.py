@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST
 
-from shared_settings import prometheus
+from shared_settings.prometheus import metrics_response
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(prometheus.exposition(), content_type=CONTENT_TYPE_LATEST)
+    return metrics_response()
