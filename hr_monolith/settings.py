@@ -82,5 +82,12 @@ OUTBOX_PURGE_INTERVAL = env.float("OUTBOX_PURGE_INTERVAL", default=3600.0)
 # Users per transaction in `backfill_users`.
 BACKFILL_BATCH_SIZE = env.int("BACKFILL_BATCH_SIZE", default=500)
 
+# --- /health/ (hr_monolith/health.py): the outbox figures past which the monolith is unhealthy ---
+HEALTH_MAX_OUTBOX_BACKLOG = env.int("HEALTH_MAX_OUTBOX_BACKLOG", default=1000)
+# Rows wait this long at most while the relay runs and SNS answers (measured: milliseconds).
+HEALTH_MAX_OUTBOX_AGE_SECONDS = env.float("HEALTH_MAX_OUTBOX_AGE_SECONDS", default=60.0)
+# Parked rows wait for a human to re-send them from admin.
+HEALTH_MAX_PARKED_ROWS = env.int("HEALTH_MAX_PARKED_ROWS", default=0)
+
 # --- resources (the deliberately slow endpoint the users service caches) ------
 RESOURCES_LATENCY_MS = env.int("RESOURCES_LATENCY_MS", default=300)

@@ -181,6 +181,17 @@ BRIDGE_POISON_MAX_RATIO = env.float("BRIDGE_POISON_MAX_RATIO", default=0.5)
 # On SIGTERM, wait at most this long for the batches in hand (never for a long poll).
 BRIDGE_STOP_GRACE_SECONDS = env.float("BRIDGE_STOP_GRACE_SECONDS", default=2.0)
 
+# --- /health/ (users_service/health.py): the thresholds past which the pipeline is unhealthy ---
+HEALTH_MAX_QUEUE_DEPTH = env.int("HEALTH_MAX_QUEUE_DEPTH", default=1000)
+HEALTH_MAX_DLQ_DEPTH = env.int("HEALTH_MAX_DLQ_DEPTH", default=0)
+HEALTH_MAX_BRIDGE_LAG_SECONDS = env.float("HEALTH_MAX_BRIDGE_LAG_SECONDS", default=300.0)
+# 0 = beat is not checked (a stack that runs no beat).
+HEALTH_BEAT_MAX_AGE_SECONDS = env.float("HEALTH_BEAT_MAX_AGE_SECONDS", default=120.0)
+HEALTH_CHECK_WORKERS = env.bool("HEALTH_CHECK_WORKERS", default=True)
+# A ping waits its whole timeout for replies; its answer is reused this long.
+HEALTH_PING_TIMEOUT = env.float("HEALTH_PING_TIMEOUT", default=0.5)
+HEALTH_PING_CACHE_SECONDS = env.float("HEALTH_PING_CACHE_SECONDS", default=10.0)
+
 # --- the monolith, for resources and reconciliation --------------------------
 MONOLITH_URL = env.str("MONOLITH_URL", default="http://127.0.0.1:8000")
 MONOLITH_API_TOKEN = env.str("MONOLITH_API_TOKEN", default="")

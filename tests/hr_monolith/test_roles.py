@@ -1,7 +1,7 @@
 """Who may do what on the monolith: every route of the URL conf x every method x every role.
 
 Reads need a login; writes need staff or the Django model permission of what they change
-(people.user, resources.resourcegrant, catalogue.<kind>); `/health/` and `/metrics` are open.
+(people.user, resources.resourcegrant, catalogue.<kind>); `/health/`, `/health/live/` and `/metrics` are open.
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def catalogue_routes() -> dict[str, dict[str, Row]]:
 
 EXPECTED: dict[str, dict[str, Row]] = {
     "health/": {"GET": (200, 200, 200, 200, 200)} | {m: (405,) * 5 for m in METHODS if m != "GET"},
+    "health/live/": {"GET": (200, 200, 200, 200, 200)} | {m: (405,) * 5 for m in METHODS if m != "GET"},
     "metrics": {"GET": (200, 200, 200, 200, 200)} | {m: (405,) * 5 for m in METHODS if m != "GET"},
     "api/schema/": {"GET": READ} | {m: READ_NOT_ALLOWED for m in METHODS if m != "GET"},
     "api/docs/": {"GET": READ} | {m: READ_NOT_ALLOWED for m in METHODS if m != "GET"},

@@ -9,7 +9,7 @@ import pytest
 from devstack.processes import wait_until
 from events import types
 from tests.users_service.events import new_user_id, user_state_event
-from tests.users_service.test_real_worker import TASK, _worker, worker_env  # noqa: F401 - fixture
+from tests.users_service.test_real_worker import TASK, _worker
 from users_service.ops import metrics
 from users_service.queues import EVENTS
 
@@ -19,7 +19,7 @@ END_TO_END = metrics.series("event_end_to_end_seconds_count", {"event_type": typ
 
 
 @pytest.mark.e2e
-def test_a_worker_child_counts_into_the_web_metrics(worker_env, celery_broker, tmp_path):  # noqa: F811
+def test_a_worker_child_counts_into_the_web_metrics(worker_env, celery_broker, tmp_path):
     from users_service.celery import app
 
     before = metrics.snapshot()
