@@ -26,6 +26,9 @@ WORKDIR /app
 # The code stays root's: the app user can read and run it, never change it.
 COPY . .
 RUN chmod 0755 docker/*.sh && python -m compileall -q events hr_monolith users_service docker manage.py
+# Each service's Prometheus multiprocess directory (a volume in compose, shared by the service's
+# containers): owned by the app user, which a fresh named volume copies from the image.
+RUN mkdir -p var/prometheus/hr var/prometheus/users && chown -R app:app var
 
 USER app
 EXPOSE 8000 8001 5555

@@ -4,6 +4,7 @@ services under honcho. Ctrl-C stops them all."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,6 +71,9 @@ def main() -> int:
         say("loading demo data")
         manage("hr", "load_demo_data", env=env)
         print_banner(hr_token, users_token)
+        # The supervisor's part of Prometheus multiprocess mode: a run starts from empty metrics
+        # directories, or a previous run's counters and gauges would show in this one's /metrics.
+        shutil.rmtree(var / "prometheus", ignore_errors=True)
         honcho = subprocess.Popen(
             [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=BASE_DIR, env=env
         )

@@ -28,6 +28,9 @@ def stack_env(*, aws_endpoint: str, redis_url: str, base: dict | None = None, **
     env = dict(os.environ if base is None else base)
     # Each process picks its own service (manage.py hr|users, celery -A users_service).
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    # Each service keeps its metrics in a directory of its own under VAR_DIR: one inherited
+    # directory would mix the two services' metrics in each /metrics.
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     # Development mode unless the caller says otherwise (a benchmark may ask for production).
     for name, value in development_env().items():
         env.setdefault(name, value)

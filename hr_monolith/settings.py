@@ -6,6 +6,7 @@ from __future__ import annotations
 from shared_settings.base import *  # noqa: F403 - the base both services share
 from shared_settings.base import DJANGO_APPS, VAR_DIR, axes_cooloff_message, database
 from shared_settings.env import env
+from shared_settings.prometheus import use_multiprocess_dir
 
 SECRET_KEY = env.str("HR_SECRET_KEY")
 ALLOWED_HOSTS = env.list("HR_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "hr-web"])
@@ -25,6 +26,11 @@ ROOT_URLCONF = "hr_monolith.urls"
 WSGI_APPLICATION = "hr_monolith.wsgi.application"
 DATABASES = {"default": database("DATABASE_URL", "hr.sqlite3")}
 STATIC_ROOT = VAR_DIR / "static" / "hr"
+# Where every process of the monolith (web, relay) writes its metrics, merged by /metrics
+# (shared_settings/prometheus.py). One per service; the process supervisor empties it at start.
+PROMETHEUS_MULTIPROC_DIR = use_multiprocess_dir(
+    env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus" / "hr"))
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -77,6 +83,13 @@ OUTBOX_RETENTION_DAYS = env.float("OUTBOX_RETENTION_DAYS", default=7.0)
 OUTBOX_PURGE_INTERVAL = env.float("OUTBOX_PURGE_INTERVAL", default=3600.0)
 # Users per transaction in `backfill_users`.
 BACKFILL_BATCH_SIZE = env.int("BACKFILL_BATCH_SIZE", default=500)
+
+# --- /health/ (hr_monolith/health.py): the outbox figures past which the monolith is unhealthy ---
+HEALTH_MAX_OUTBOX_BACKLOG = env.int("HEALTH_MAX_OUTBOX_BACKLOG", default=1000)
+# Rows wait this long at most while the relay runs and SNS answers (measured: milliseconds).
+HEALTH_MAX_OUTBOX_AGE_SECONDS = env.float("HEALTH_MAX_OUTBOX_AGE_SECONDS", default=60.0)
+# Parked rows wait for a human to re-send them from admin.
+HEALTH_MAX_PARKED_ROWS = env.int("HEALTH_MAX_PARKED_ROWS", default=0)
 
 # --- resources (the deliberately slow endpoint the users service caches) ------
 RESOURCES_LATENCY_MS = env.int("RESOURCES_LATENCY_MS", default=300)

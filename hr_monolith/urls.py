@@ -1,16 +1,21 @@
 from django.contrib import admin
 from django.urls import path
+from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from hr_monolith.catalogue.apis import CatalogueDetailApi, CatalogueListApi
 from hr_monolith.health import health
 from hr_monolith.outbox.apis import OutboxEventApi
+from hr_monolith.outbox.views import metrics_view
 from hr_monolith.people import apis as people
 from hr_monolith.resources import apis as resources
+from shared_settings.health import live
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("health/live/", live, name="health-live"),
+    path("metrics", require_safe(metrics_view), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/users/", people.UserListApi.as_view(), name="user-list"),

@@ -30,7 +30,7 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # Django sees the request as secure; without one, a client could claim HTTPS by itself.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 # Probes and scrapers often speak plain HTTP to the process itself; neither page holds personal data.
-SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^health/live/$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
@@ -69,6 +69,8 @@ DJANGO_APPS = [
     "drf_spectacular",
 ]
 MIDDLEWARE = [
+    # First: the latency it measures includes every middleware below (shared_settings/http_metrics.py).
+    "shared_settings.http_metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Early, so that every later record of the request carries its trace id.
     "shared_settings.middleware.TraceContextMiddleware",

@@ -8,6 +8,7 @@ from kombu import Queue
 from shared_settings.base import *  # noqa: F403 - the base both services share
 from shared_settings.base import DJANGO_APPS, TIME_ZONE, VAR_DIR, axes_cooloff_message, database
 from shared_settings.env import env
+from shared_settings.prometheus import use_multiprocess_dir
 from users_service import queues
 
 SECRET_KEY = env.str("USERS_SECRET_KEY")
@@ -33,6 +34,11 @@ ROOT_URLCONF = "users_service.urls"
 WSGI_APPLICATION = "users_service.wsgi.application"
 DATABASES = {"default": database("USERS_DATABASE_URL", "users.sqlite3")}
 STATIC_ROOT = VAR_DIR / "static" / "users"
+# Where every process of this service (web, bridge, workers) writes its metrics, merged by /metrics
+# (shared_settings/prometheus.py). One per service; the process supervisor empties it at start.
+PROMETHEUS_MULTIPROC_DIR = use_multiprocess_dir(
+    env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus" / "users"))
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -73,11 +79,6 @@ SPECTACULAR_SETTINGS = {
 # verifies the server's certificate: add ?ssl_ca_certs=/path/ca.pem for a private CA).
 CELERY_BROKER_URL = env.redis_url("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
 CACHE_REDIS_URL = env.redis_url("CACHE_REDIS_URL", default="redis://127.0.0.1:6379/1")
-# Counters shared by the bridge, workers and web processes (see users_service/ops/metrics.py).
-METRICS_REDIS_URL = env.redis_url("METRICS_REDIS_URL", default=CELERY_BROKER_URL)
-# Cache hits are counted in each process and sent to the metrics store this often (0 = at once,
-# one more Redis round trip per hit). See users_service/ops/metrics.py.
-METRICS_FLUSH_SECONDS = env.float("METRICS_FLUSH_SECONDS", default=1.0)
 # Short, so that a dead or slow cache costs a request little before it falls through to the upstream.
 CACHE_SOCKET_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=0.25)
 CACHES = {
@@ -193,6 +194,16 @@ HANDOFF_SWEEP_SECONDS = env.float("HANDOFF_SWEEP_SECONDS", default=5.0)
 HANDOFF_SWEEP_BATCH = env.int("HANDOFF_SWEEP_BATCH", default=500)
 # Applied records are deleted this long after they were applied.
 HANDOFF_RETENTION_HOURS = env.float("HANDOFF_RETENTION_HOURS", default=24.0)
+# --- /health/ (users_service/health.py): the thresholds past which the pipeline is unhealthy ---
+HEALTH_MAX_QUEUE_DEPTH = env.int("HEALTH_MAX_QUEUE_DEPTH", default=1000)
+HEALTH_MAX_DLQ_DEPTH = env.int("HEALTH_MAX_DLQ_DEPTH", default=0)
+HEALTH_MAX_BRIDGE_LAG_SECONDS = env.float("HEALTH_MAX_BRIDGE_LAG_SECONDS", default=300.0)
+# 0 = beat is not checked (a stack that runs no beat).
+HEALTH_BEAT_MAX_AGE_SECONDS = env.float("HEALTH_BEAT_MAX_AGE_SECONDS", default=120.0)
+HEALTH_CHECK_WORKERS = env.bool("HEALTH_CHECK_WORKERS", default=True)
+# A ping waits its whole timeout for replies; its answer is reused this long.
+HEALTH_PING_TIMEOUT = env.float("HEALTH_PING_TIMEOUT", default=0.5)
+HEALTH_PING_CACHE_SECONDS = env.float("HEALTH_PING_CACHE_SECONDS", default=10.0)
 
 # --- the monolith, for resources and reconciliation --------------------------
 MONOLITH_URL = env.str("MONOLITH_URL", default="http://127.0.0.1:8000")

@@ -98,7 +98,7 @@ class ServiceTask(Task):
             )
             countdown = backoff.delay(retries + 1)
         if retries < limit and not self.request.called_directly:
-            metrics.incr("tasks_retried_total", labels={"task": self.name})
+            metrics.TASKS_RETRIED.labels(task=self.name).inc()
             log.warning(
                 "%s[%s] retry %d in %.1fs: %r", self.name, self.request.id, retries + 1, countdown, exc
             )
@@ -106,7 +106,7 @@ class ServiceTask(Task):
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Late acks and acks_on_failure: the broker forgets a failed task, so this row is its only trace.
-        metrics.incr("tasks_failed_total", labels={"task": self.name})
+        metrics.TASKS_FAILED.labels(task=self.name).inc()
         delivery_info = self.request.delivery_info or {}
         try:
             failed_task_record(

@@ -62,7 +62,7 @@ class _FixedWindowFailOpen:
             count = requests_in_window(cache_keys.throttle(ident_key, window), self.duration)
         except CACHE_ERRORS as exc:
             log.warning("throttle %s skipped, cache unavailable: %s", self.scope, exc)
-            metrics.incr("throttle_cache_errors_total", labels={"scope": self.scope})
+            metrics.THROTTLE_CACHE_ERRORS.labels(scope=self.scope).inc()
             return True
         return count <= self.num_requests
 

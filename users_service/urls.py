@@ -7,6 +7,7 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from shared_settings.health import live
 from users_service.bridge.views import trace_page
 from users_service.catalogue.apis import CatalogueApi
 from users_service.directory import apis as directory
@@ -18,7 +19,8 @@ from users_service.resources.apis import UserResourcesApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("health/", require_safe(health), name="health"),
+    path("health/", health, name="health"),
+    path("health/live/", live, name="health-live"),
     path("metrics", require_safe(metrics_view), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

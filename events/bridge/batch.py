@@ -86,7 +86,7 @@ class BatchHandler:
         self.poison_limit.admit([isinstance(fate, Poison) for fate in fates])
         with self.heartbeat.watch(self.queue, messages):
             ready = [fate for fate in fates if isinstance(fate, Publish)]
-            published = self._record(self._publish(ready), ready, received_at)
+            published = self._record(self._publish(ready, started), ready, received_at)
             dead_lettered = dead_letter(
                 self.queue.sqs, self.dlq_url, [fate for fate in fates if isinstance(fate, Poison)]
             )
@@ -100,7 +100,7 @@ class BatchHandler:
             raise published.error
         return outcome
 
-    def _publish(self, ready: Sequence[Publish]) -> Published | NotPublished:
+    def _publish(self, ready: Sequence[Publish], received_at: float) -> Published | NotPublished:
         messages = [fate.message for fate in ready]
         tasks = [task for fate in ready for task in fate.tasks]
         if tasks:
@@ -110,6 +110,7 @@ class BatchHandler:
                 self.stats.add(transient_failures=1, left_for_redelivery=len(messages))
                 return NotPublished(messages, exc)
         self.stats.add(published_tasks=len(tasks), ignored=sum(1 for fate in ready if not fate.tasks))
+        self.stats.handed_off(time.monotonic() - received_at, sum(1 for fate in ready if fate.tasks))
         for fate in ready:
             if fate.tasks:
                 log.info(

@@ -1,11 +1,15 @@
-"""The bridge's counters, shared by its receive loops (exported by users_service/bridge/stats_export.py)."""
+"""The bridge's counters, shared by its receive loops (exported by users_service/bridge/stats_export.py).
+
+events/ names no metric: the service passes in what observes each batch's duration and each
+message's hand-off time (its Prometheus histograms), and exports the counters under its own names.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +38,10 @@ class BridgeStats:
     last_batch_seconds: float = 0.0
     max_batch_seconds: float = 0.0
     oldest_message_age_seconds: float = 0.0
+    #: Called with each batch's seconds, receipt to delete.
+    observe_batch: Callable[[float], None] | None = field(default=None, repr=False)
+    #: Called once per message whose tasks the broker accepted, with the seconds since its receipt.
+    observe_handoff: Callable[[float], None] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count_received(self, messages: Sequence[SqsMessage]) -> None:
@@ -60,6 +68,14 @@ class BridgeStats:
             self.batch_seconds_total += seconds
             self.last_batch_seconds = seconds
             self.max_batch_seconds = max(self.max_batch_seconds, seconds)
+        if self.observe_batch is not None:
+            self.observe_batch(seconds)
+
+    def handed_off(self, seconds: float, messages: int) -> None:
+        """`messages` messages' tasks reached the broker `seconds` after the batch was received."""
+        if self.observe_handoff is not None:
+            for _ in range(messages):
+                self.observe_handoff(seconds)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -29,6 +29,7 @@ from events.aws import AWS_CALL_ERRORS
 from events.backoff import Backoff
 from events.envelope import Envelope
 from events.publisher import PublishResult, SnsPublisher, batch_slices, entry_size
+from hr_monolith.outbox import metrics
 from hr_monolith.outbox.models import OutboxEvent
 from hr_monolith.outbox.services import PurgeSchedule
 
@@ -159,6 +160,7 @@ class OutboxRelay:
             try:
                 result: PublishResult = future.result()
             except CALL_ERRORS as exc:
+                metrics.OUTBOX_SNS_ERRORS.labels(kind="call").inc()
                 outcome.call_failed = True
                 for row in chunk:
                     outcome.errors[row.pk] = f"{type(exc).__name__}: {exc}"
@@ -176,6 +178,7 @@ class OutboxRelay:
                 row = by_event_id[event_id]
                 outcome.errors[row.pk] = error
                 outcome.refusals[row.pk] += 1
+                metrics.OUTBOX_SNS_ERRORS.labels(kind="entry").inc()
 
     def _mark(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> int:
         """Write the pass's outcome; returns how many rows were parked as failed."""
@@ -214,6 +217,12 @@ class OutboxRelay:
                         delay = self.backoff.delay(total)
                         fields["next_attempt_at"] = now + datetime.timedelta(seconds=delay)
                 OutboxEvent.objects.filter(pk=row.pk).update(**fields)
+        for row in rows:
+            if row.pk in outcome.published:
+                metrics.OUTBOX_PUBLISHED.labels(event_type=row.event_type).inc()
+                metrics.PUBLISH_SECONDS.observe(max(0.0, (now - row.created_at).total_seconds()))
+        if parked:
+            metrics.OUTBOX_PARKED.inc(len(parked))
         for row in rows:
             if row.pk not in outcome.published:
                 log.warning("outbox row %s not published: %s", row.pk, outcome.errors[row.pk])

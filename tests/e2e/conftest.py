@@ -83,6 +83,8 @@ def stack(emulator_url: str, redis_server: RedisServer, tmp_path_factory) -> Ite
         BRIDGE_WAIT_SECONDS="1",
         RELAY_POLL_INTERVAL="0.05",
         LOG_LEVEL="INFO",
+        # This stack runs no beat: /health/ must not wait for its tick.
+        HEALTH_BEAT_MAX_AGE_SECONDS="0",
     )
     create_topology(env)
     manage("hr", "migrate", "--noinput", env=env)

@@ -1,7 +1,7 @@
 """Who may do what on the monolith: every route of the URL conf x every method x every role.
 
 Reads need a login; writes need staff or the Django model permission of what they change
-(people.user, resources.resourcegrant, catalogue.<kind>); `/health/` is open.
+(people.user, resources.resourcegrant, catalogue.<kind>); `/health/`, `/health/live/` and `/metrics` are open.
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ def catalogue_routes() -> dict[str, dict[str, Row]]:
 
 EXPECTED: dict[str, dict[str, Row]] = {
     "health/": {"GET": (200, 200, 200, 200, 200)} | {m: (405,) * 5 for m in METHODS if m != "GET"},
+    "health/live/": {"GET": (200, 200, 200, 200, 200)} | {m: (405,) * 5 for m in METHODS if m != "GET"},
+    "metrics": {"GET": (200, 200, 200, 200, 200)} | {m: (405,) * 5 for m in METHODS if m != "GET"},
     "api/schema/": {"GET": READ} | {m: READ_NOT_ALLOWED for m in METHODS if m != "GET"},
     "api/docs/": {"GET": READ} | {m: READ_NOT_ALLOWED for m in METHODS if m != "GET"},
     # The admin site: staff only (what staff may change there is Django's model permissions).
@@ -126,7 +128,7 @@ class Targets:
         n = next(self.serial)
         user = people.user_create(email=f"role{n}@example.com", first_name="Role", last_name=str(n))
         resources.resource_grant(user_id=user.id, resource="vpn")
-        kind = route.split("/")[1]
+        kind = route.split("/")[1] if route.count("/") > 1 else ""
         code = f"R{n}"
         if kind in ("departments", "positions", "locations"):
             catalogue.catalogue_entry_create(kind=kind, code=code, name="Role")

@@ -89,7 +89,7 @@ def test_redis_urls_take_passwords_and_tls_and_verify_certificates_by_default():
     env = reader(
         CELERY_BROKER_URL="redis://:s3cret@redis-broker:6379/0",
         CACHE_REDIS_URL="rediss://:s3cret@cache.example.com:6380/1",
-        METRICS_REDIS_URL="rediss://metrics.example.com:6380/2?ssl_cert_reqs=none",
+        REPORTS_BEAT_LOCK_URL="rediss://metrics.example.com:6380/2?ssl_cert_reqs=none",
     )
     assert env.redis_url("CELERY_BROKER_URL", default="") == "redis://:s3cret@redis-broker:6379/0"
     assert (
@@ -97,7 +97,7 @@ def test_redis_urls_take_passwords_and_tls_and_verify_certificates_by_default():
         == "rediss://:s3cret@cache.example.com:6380/1?ssl_cert_reqs=required"
     )
     # Said explicitly: kept.
-    assert env.redis_url("METRICS_REDIS_URL", default="").endswith("?ssl_cert_reqs=none")
+    assert env.redis_url("REPORTS_BEAT_LOCK_URL", default="").endswith("?ssl_cert_reqs=none")
 
 
 def test_a_url_that_is_not_redis_is_refused_without_showing_it():

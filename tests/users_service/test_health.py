@@ -1,26 +1,29 @@
-"""`/health/` checks real parts: 200 when all answer, 503 naming the part that does not."""
+"""`/health/` checks real parts and the pipeline's figures: 200 when all pass, 503 naming what
+fails; exception text only for staff. `/health/live/` depends on nothing."""
 
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
+import redis
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from devstack.processes import free_port
 from events.aws import AwsSettings, client
+from events.bridge.stats import BridgeStats
 from events.topology import TopologyNames
+from tests.users_service.test_real_worker import _worker
+from users_service import health
+from users_service.bridge.stats_export import StatsExporter
+from users_service.reports.scheduler import BEAT_LAST_TICK_KEY
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def healthy_parts(moto_server, redis_url, settings, monkeypatch) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
-    client("sqs", AwsSettings.from_env()).create_queue(QueueName=TopologyNames.from_env().queue)
-    settings.CELERY_BROKER_URL = redis_url
-    settings.CACHE_REDIS_URL = redis_url
+ALL_CHECKS = ["database", "broker", "cache", "sqs", "bridge_lag"]
 
 
 def dead_url() -> str:
@@ -36,43 +39,184 @@ def black_hole() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+@pytest.fixture
+def staff_client() -> Client:
+    staff = Client()
+    staff.force_login(get_user_model().objects.create_user("ops", password="x", is_staff=True))
+    return staff
+
+
+@pytest.fixture
+def ping_cache() -> Iterator[None]:
+    health.PING.forget()
+    yield
+    health.PING.forget()
+
+
+def get(path: str = "/health/", as_client: Client | None = None) -> tuple[int, dict]:
+    response = (as_client or Client()).get(path)
+    return response.status_code, response.json()
+
+
 def test_all_parts_answer_without_a_login(healthy_parts):
-    response = Client().get("/health/")
-    assert response.status_code == 200, response.content
-    body = response.json()
+    status, body = get()
+    assert status == 200, body
     assert (body["status"], body["failing"]) == ("ok", [])
-    assert body["checks"] == {"database": "ok", "broker": "ok", "cache": "ok", "sqs": "ok"}
-    # Informative, not checks: what the bridges and the caches last counted.
+    assert body["checks"] == dict.fromkeys(ALL_CHECKS, "ok")
+    assert (body["figures"]["queue_depth"], body["figures"]["dlq_depth"]) == (0, 0)
+    # Informative, not checks: what the bridges and the caches counted.
     assert isinstance(body["bridge"], dict)
     assert isinstance(body["caches"], dict)
 
 
-def test_dead_broker_is_a_503_naming_it(healthy_parts, settings):
+def test_dead_broker_is_a_503_naming_it_with_the_error_for_staff_only(healthy_parts, settings, staff_client):
     settings.CELERY_BROKER_URL = dead_url()
-    response = Client().get("/health/")
-    assert response.status_code == 503
-    body = response.json()
+
+    status, body = get()
+    assert status == 503
     assert body["failing"] == ["broker"]
-    assert body["checks"]["broker"].startswith("error: ConnectionError")
+    assert body["checks"]["broker"] == "error"  # no exception text (hosts, ports) for anyone
     assert body["checks"]["cache"] == "ok"
+
+    status, body = get(as_client=staff_client)
+    assert status == 503
+    assert body["checks"]["broker"].startswith("error: ConnectionError")
 
 
 def test_cache_that_never_answers_is_a_503_naming_it(healthy_parts, settings, black_hole):
     settings.CACHE_REDIS_URL = f"redis://127.0.0.1:{black_hole}/0"
-    response = Client().get("/health/")
-    assert response.status_code == 503
-    assert response.json()["failing"] == ["cache"]
+    status, body = get()
+    assert status == 503
+    assert body["failing"] == ["cache"]
 
 
 def test_dead_sqs_is_a_503_naming_it(healthy_parts, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
-    response = Client().get("/health/")
-    assert response.status_code == 503
-    assert response.json()["failing"] == ["sqs"]
+    status, body = get()
+    assert status == 503
+    assert body["failing"] == ["sqs"]
 
 
 def test_missing_queue_is_a_503(healthy_parts, monkeypatch):
     monkeypatch.setenv("EVENTS_QUEUE_NAME", "no-such-queue")
-    response = Client().get("/health/")
-    assert response.status_code == 503
-    assert response.json()["failing"] == ["sqs"]
+    status, body = get()
+    assert status == 503
+    assert body["failing"] == ["sqs"]
+
+
+def test_a_dead_letter_past_the_threshold_is_a_503_saying_so(healthy_parts, settings):
+    sqs, names = client("sqs", AwsSettings.from_env()), TopologyNames.from_env()
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=names.dlq)["QueueUrl"], MessageBody="poison")
+
+    status, body = get()
+    assert status == 503
+    assert body["failing"] == ["sqs"]
+    # A threshold crossed is no secret: anyone sees which one.
+    assert body["checks"]["sqs"] == "error: dlq_depth 1 > 0"
+    assert body["figures"]["dlq_depth"] == 1
+
+    settings.HEALTH_MAX_DLQ_DEPTH = 5
+    assert get()[0] == 200
+
+
+def test_a_deep_queue_is_a_503(healthy_parts, settings):
+    sqs, names = client("sqs", AwsSettings.from_env()), TopologyNames.from_env()
+    url = sqs.get_queue_url(QueueName=names.queue)["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": "{}"} for n in range(3)])
+    settings.HEALTH_MAX_QUEUE_DEPTH = 2
+
+    status, body = get()
+    assert status == 503
+    assert body["checks"]["sqs"] == "error: queue_depth 3 > 2"
+
+
+@pytest.fixture
+def bridge_lag() -> Iterator[BridgeStats]:
+    """The bridge's lag as the bridge exports it; back to none at the end (the gauge is per process)."""
+    stats = BridgeStats()
+    yield stats
+    stats.oldest_message_age_seconds = 0.0
+    StatsExporter(stats, loops=0).export()
+
+
+def test_a_bridge_behind_is_a_503(healthy_parts, settings, bridge_lag):
+    bridge_lag.oldest_message_age_seconds = 400.0
+    StatsExporter(bridge_lag, loops=1).export()
+
+    status, body = get()
+    assert status == 503
+    assert body["failing"] == ["bridge_lag"]
+    assert body["figures"]["oldest_message_age_seconds"] == 400.0
+
+    settings.HEALTH_MAX_BRIDGE_LAG_SECONDS = 600
+    assert get()[0] == 200
+
+
+def test_beat_without_a_recent_tick_is_a_503(healthy_parts, settings, redis_url):
+    settings.HEALTH_BEAT_MAX_AGE_SECONDS = 60
+    stored = redis.Redis.from_url(settings.REPORTS_BEAT_LOCK_URL)
+    stored.delete(BEAT_LAST_TICK_KEY)
+    status, body = get()
+    assert (status, body["failing"], body["checks"]["beat"]) == (
+        503,
+        ["beat"],
+        "error: no beat tick recorded",
+    )
+
+    stored.set(BEAT_LAST_TICK_KEY, time.time() - 300)
+    status, body = get()
+    assert (status, body["failing"]) == (503, ["beat"])
+
+    stored.set(BEAT_LAST_TICK_KEY, time.time())
+    status, body = get()
+    assert status == 200, body
+    assert body["figures"]["beat_tick_age_seconds"] < 60
+
+
+def test_the_beat_scheduler_records_its_ticks(healthy_parts, settings, celery_broker):
+    from users_service.celery import app
+    from users_service.reports.scheduler import GuardedDatabaseScheduler
+
+    stored = redis.Redis.from_url(settings.REPORTS_BEAT_LOCK_URL)
+    stored.delete(BEAT_LAST_TICK_KEY)
+    scheduler = GuardedDatabaseScheduler(app=app)
+    try:
+        scheduler.tick()
+    finally:
+        scheduler.close()
+    assert time.time() - float(stored.get(BEAT_LAST_TICK_KEY)) < 60
+
+
+def test_no_worker_answering_a_ping_is_a_503(healthy_parts, settings, celery_broker, ping_cache):
+    settings.HEALTH_CHECK_WORKERS = True
+    settings.HEALTH_PING_TIMEOUT = 0.2
+    status, body = get()
+    assert (status, body["failing"]) == (503, ["workers"])
+    assert body["checks"]["workers"] == "error: no worker answered a ping"
+
+
+@pytest.mark.e2e
+def test_a_running_worker_answers_the_ping(
+    healthy_parts,
+    settings,
+    celery_broker,
+    ping_cache,
+    worker_env,
+    tmp_path,
+):
+    settings.HEALTH_CHECK_WORKERS = True
+    settings.HEALTH_PING_TIMEOUT = 1.0
+    worker = _worker("health-worker", worker_env, tmp_path / "log")
+    try:
+        status, body = get()
+    finally:
+        worker.stop()
+    assert status == 200, body
+    assert body["figures"]["workers"] == 1
+
+
+def test_live_needs_no_dependency(settings, monkeypatch):
+    settings.CELERY_BROKER_URL = dead_url()
+    settings.CACHE_REDIS_URL = dead_url()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    assert get("/health/live/") == (200, {"status": "ok"})

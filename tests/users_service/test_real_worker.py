@@ -61,25 +61,6 @@ def _returned(worker: ManagedProcess, task_id: str) -> str:
     raise AssertionError(f"no success line for {task_id}")
 
 
-@pytest.fixture
-def worker_env(redis_url, tmp_path) -> dict:
-    import os
-
-    env = dict(os.environ)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.update(
-        VAR_DIR=str(tmp_path),
-        CELERY_BROKER_URL=redis_url,
-        METRICS_REDIS_URL=redis_url,
-        CELERY_RETRY_BACKOFF_BASE="0.2",
-        CELERY_TASK_MAX_RETRIES="2",
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("USERS_DATABASE_URL", None)
-    manage("users", "migrate", "--noinput", env=env)
-    return env
-
-
 @pytest.mark.e2e
 def test_events_worker_killed_mid_task_gets_its_event_applied_by_another(worker_env, redis_url, tmp_path):
     db = tmp_path / "users.sqlite3"

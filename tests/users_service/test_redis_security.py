@@ -1,4 +1,4 @@
-"""Every Redis role of the users service (broker, cache, metrics store, beat lock) on a Redis that
+"""Every Redis role of the users service (broker, cache, beat lock) on a Redis that
 requires a password, and on one that speaks only TLS: each works with the URL the settings build,
 and fails clearly (an authentication or certificate error, never a silent success) without it."""
 
@@ -22,7 +22,7 @@ from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.errors import TransientError
 from shared_settings.env import Env
 from tests.users_service.cache.conftest import use_cache
-from tests.users_service.cache.support import counter
+from tests.users_service.cache.support import counted, counter, start_counting
 from users_service import cache_keys
 from users_service.ops import metrics
 from users_service.read_through import CachePolicy, read_through
@@ -100,6 +100,7 @@ def test_the_broker_refuses_a_publish_without_the_password(secured, point_celery
 
 
 def test_the_cache_fills_and_hits_with_the_password(secured, settings):
+    start_counting()
     use_cache(settings, setting("CACHE_REDIS_URL", secured.database_url(1)))
     policy, key = CachePolicy("resources", 60), cache_keys.resources(uuid.uuid4())
 
@@ -107,10 +108,11 @@ def test_the_cache_fills_and_hits_with_the_password(secured, settings):
     second = read_through(policy=policy, key=key, fetch=lambda: pytest.fail("not cached"))
 
     assert (first.cache_status, second.cache_status, second.value) == ("miss", "hit", b'{"resources": []}')
-    assert metrics.cache_summary()["resources"]["errors"] == 0
+    assert metrics.cache_summary(counted())["resources"]["errors"] == 0
 
 
 def test_the_cache_without_the_password_fails_clearly_and_requests_fall_through(secured, settings):
+    start_counting()
     use_cache(settings, setting("CACHE_REDIS_URL", without_password(secured, 1)))
     with pytest.raises(Exception, match=AUTHENTICATION):
         cache.get("anything")
@@ -118,18 +120,6 @@ def test_the_cache_without_the_password_fails_clearly_and_requests_fall_through(
     lookup = read_through(policy=policy, key=cache_keys.resources(uuid.uuid4()), fetch=lambda: b"[]")
     assert (lookup.value, lookup.cache_status) == (b"[]", "miss")
     assert counter("cache_errors_total", "resources", op="get") == 1
-
-
-def test_the_metrics_store_counts_with_the_password(secured, settings):
-    settings.METRICS_REDIS_URL = setting("METRICS_REDIS_URL", secured.database_url(2))
-    metrics._client.cache_clear()
-    metrics.incr("events_applied_total", 2)
-    assert metrics.snapshot()["events_applied_total"] == 2
-
-    settings.METRICS_REDIS_URL = setting("METRICS_REDIS_URL", without_password(secured, 2))
-    metrics._client.cache_clear()
-    with pytest.raises(redis.AuthenticationError, match=AUTHENTICATION):
-        metrics.snapshot()
 
 
 def test_the_beat_lock_is_taken_with_the_password(secured, settings, db, caplog):

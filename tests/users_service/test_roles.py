@@ -1,7 +1,7 @@
 """Who may do what on the users service: every route of the URL conf x every method x every role.
 
 The API is read-only for any login (the monolith owns the data); `/ops/` and the admin are
-for staff; `/health/` and `/metrics` are open and answer GET/HEAD only.
+for staff; `/health/`, `/health/live/` and `/metrics` are open and answer GET/HEAD only.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import pytest
 from django.utils import timezone
 
 from events import types
-from events.aws import AwsSettings, client
-from events.topology import TopologyNames
 from tests.roles import METHODS, Call, Row, matrix_differences, observed_matrix, role_clients, url_routes
 from tests.users_service.cache.support import TOKEN, FakeMonolith
 from tests.users_service.events import new_user_id, user_state_event
@@ -40,6 +38,7 @@ def read_only() -> dict[str, Row]:
 
 EXPECTED: dict[str, dict[str, Row]] = {
     "health/": {"GET": OPEN} | {method: OPEN_NOT_ALLOWED for method in METHODS if method != "GET"},
+    "health/live/": {"GET": OPEN} | {method: OPEN_NOT_ALLOWED for method in METHODS if method != "GET"},
     "metrics": {"GET": OPEN} | {method: OPEN_NOT_ALLOWED for method in METHODS if method != "GET"},
     "api/schema/": read_only(),
     "api/docs/": read_only(),
@@ -66,14 +65,6 @@ def monolith(settings) -> Iterator[FakeMonolith]:
     read_through.cache_bypass_reset()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def healthy_parts(moto_server, redis_url, settings, monkeypatch) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
-    client("sqs", AwsSettings.from_env()).create_queue(QueueName=TopologyNames.from_env().queue)
-    settings.CELERY_BROKER_URL = redis_url
-    settings.CACHE_REDIS_URL = redis_url
 
 
 def targets(monolith: FakeMonolith):

@@ -160,10 +160,10 @@ def sweep_until(stop: threading.Event, *, publisher: TaskPublisher) -> None:
                 outcome = handoff_sweep(publisher=publisher)
             except (TransientError, DatabaseError) as exc:
                 log.warning("hand-off sweep failed, trying again next round: %s", type(exc).__name__)
-                metrics.incr("handoff_sweep_failures_total")
+                metrics.HANDOFF_SWEEP_FAILURES.inc()
                 close_old_connections()
                 continue
             if outcome.republished:
-                metrics.incr("handoffs_republished_total", outcome.republished)
+                metrics.HANDOFFS_REPUBLISHED.inc(outcome.republished)
     finally:
         connection.close()

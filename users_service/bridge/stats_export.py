@@ -1,7 +1,9 @@
-"""Export the bridge's in-process counters to the shared metrics store (`/metrics`, `/health/`).
+"""The bridge's figures as the users service's Prometheus metrics (declared in users_service/ops/metrics.py).
 
-Counters go out as increments since the last export, so several bridge processes
-add up; current values (latency, oldest message age) go out as gauges per process.
+`BridgeStats` (events/, no metric names) counts in memory; `bridge_stats()` hands it the
+histograms to observe, and `StatsExporter.export()` adds the counters' increments since its last
+call and sets the gauges. In multiprocess mode the bridge's samples reach the web's `/metrics`
+through the shared directory.
 """
 
 from __future__ import annotations
@@ -12,38 +14,27 @@ from typing import Any
 from events.bridge.stats import BridgeStats
 from users_service.ops import metrics
 
-#: BridgeStats field -> counter name in /metrics.
-COUNTERS = {
-    "received": "bridge_received_total",
-    "published_tasks": "bridge_published_tasks_total",
-    "deleted": "bridge_deleted_total",
-    "redelivered": "bridge_redelivered_total",
-    "ignored": "bridge_ignored_total",
-    "transient_failures": "bridge_transient_failures_total",
-    "left_for_redelivery": "bridge_left_for_redelivery_total",
-    "delete_failures": "bridge_delete_failures_total",
-    "handoffs_recorded": "bridge_handoffs_recorded_total",
-    "handoff_failures": "bridge_handoff_failures_total",
-    "visibility_extensions": "bridge_visibility_extensions_total",
-    "batches": "bridge_batches_total",
-    "batch_seconds_total": "bridge_batch_seconds_total",
-}
-DEAD_LETTERED = "bridge_dead_lettered_total"
-GAUGES = ("last_batch_seconds", "max_batch_seconds", "oldest_message_age_seconds")
+
+def bridge_stats() -> BridgeStats:
+    """A `BridgeStats` whose batch and hand-off times go to the bridge's histograms."""
+    return BridgeStats(
+        observe_batch=metrics.BRIDGE_BATCH_SECONDS.observe,
+        observe_handoff=metrics.BRIDGE_HANDOFF_SECONDS.observe,
+    )
 
 
 def counter_deltas(now: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, float]:
-    """Series -> increment between two `BridgeStats.snapshot()`s (zero increments left out)."""
+    """BridgeStats counter field (or `dead_lettered:<reason>`) -> increment between two snapshots."""
     deltas: dict[str, float] = {}
-    for field, name in COUNTERS.items():
+    for field in metrics.BRIDGE_COUNTERS:
         delta = now[field] - before.get(field, 0)
         if delta:
-            deltas[metrics.series(name)] = delta
+            deltas[field] = delta
     previous = before.get("dead_lettered", {})
     for reason, count in now["dead_lettered"].items():
         delta = count - previous.get(reason, 0)
         if delta:
-            deltas[metrics.series(DEAD_LETTERED, {"reason": reason})] = delta
+            deltas[f"dead_lettered:{reason}"] = delta
     return deltas
 
 
@@ -58,9 +49,12 @@ class StatsExporter:
     def export(self) -> dict[str, float]:
         now = self.stats.snapshot()
         deltas = counter_deltas(now, self._exported)
-        metrics.incr_many(deltas)
-        metrics.publish_gauges(
-            "bridge", {"bridge_loops": self.loops} | {f"bridge_{g}": now[g] for g in GAUGES}
-        )
+        for key, amount in deltas.items():
+            if key.startswith("dead_lettered:"):
+                metrics.BRIDGE_DEAD_LETTERED.labels(reason=key.split(":", 1)[1]).inc(amount)
+            else:
+                metrics.BRIDGE_COUNTERS[key].inc(amount)
+        metrics.BRIDGE_OLDEST_MESSAGE_AGE.set(now["oldest_message_age_seconds"])
+        metrics.BRIDGE_LOOPS.set(self.loops)
         self._exported = now
         return deltas

@@ -13,6 +13,7 @@ from events.bridge.dlq import DeadLetterQueue
 from events.bridge.poison_limit import PoisonLimit
 from events.topology import TopologyNames, ensure_topology
 from users_service.bridge.handoff import DatabaseHandOffLog
+from users_service.bridge.stats_export import bridge_stats
 from users_service.celery import app as celery_app
 from users_service.routing import ROUTES
 
@@ -52,7 +53,7 @@ def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
         # The subscription and the bridge read the same setting: they cannot disagree.
         raw_delivery=names.raw_delivery,
         wait_seconds=settings.BRIDGE_WAIT_SECONDS,
-        stats=stats,
+        stats=stats or bridge_stats(),
         poison_limit=PoisonLimit(
             window=settings.BRIDGE_POISON_WINDOW,
             min_messages=settings.BRIDGE_POISON_MIN_MESSAGES,

@@ -32,7 +32,10 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 def apply_user_event(self: Any, envelope: dict[str, Any]) -> str:
     """Apply one user event to the read model."""
     outcome = services.apply_user_event(envelope=envelope, task_name=self.name)
-    metrics.incr("events_applied_total", labels={"outcome": outcome.value})
+    event_type = str(envelope.get("event_type"))  # a user event type: the service refuses others
+    metrics.EVENTS_APPLIED.labels(event_type=event_type, outcome=outcome.value).inc()
+    if outcome is services.ApplyOutcome.APPLIED:
+        metrics.observe_end_to_end(event_type, envelope.get("occurred_at"))
     # The event, trace, user and task ids come from the task's bound context (users_service/task_context.py).
-    log.info("directory: %s %s", envelope.get("event_type"), outcome.value, extra={"outcome": outcome.value})
+    log.info("directory: %s %s", event_type, outcome.value, extra={"outcome": outcome.value})
     return outcome.value

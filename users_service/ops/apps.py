@@ -11,3 +11,5 @@ class OpsConfig(AppConfig):
         from shared_settings.tracing import configure_tracing
 
         configure_tracing()
+        # Connects the Celery signal handlers that feed the task metrics.
+        from users_service.ops import signals  # noqa: F401

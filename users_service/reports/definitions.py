@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
 from botocore.exceptions import BotoCoreError, ClientError
 from django.db.models import Count, Q
 
@@ -94,16 +93,6 @@ def joiners_and_leavers(period: Period, progress: Progress | None = None) -> Rep
     )
 
 
-def _metric_sum(values: dict[str, float], name: str) -> float | None:
-    matching = [v for k, v in values.items() if k == name or k.startswith(name + "{")]
-    return sum(matching) if matching else None
-
-
-def _metric_max(values: dict[str, float], name: str) -> float | None:
-    matching = [v for k, v in values.items() if k == name or k.startswith(name + "{")]
-    return max(matching) if matching else None
-
-
 def _dlq_depth() -> tuple[int | None, str | None]:
     names = TopologyNames.from_env()
     sqs = client(
@@ -122,13 +111,9 @@ def pipeline_health(period: Period, progress: Progress | None = None) -> ReportR
     window = InboxEntry.objects.filter(processed_at__gte=period.start, processed_at__lt=period.end)
     outcomes = dict(window.values_list("outcome").annotate(n=Count("id")))
     unavailable: list[str] = []
-    try:
-        values = metrics.snapshot()
-    except (redis.RedisError, OSError) as exc:
-        values = {}
-        unavailable.append(f"metrics: {type(exc).__name__}: {exc}"[:300])
-    hits = _metric_sum(values, "cache_hits_total")
-    misses = _metric_sum(values, "cache_misses_total")
+    values = metrics.snapshot()
+    hits = metrics.value(metrics.CACHE_HITS, values)
+    misses = metrics.value(metrics.CACHE_MISSES, values)
     lookups = (hits or 0) + (misses or 0)
     dlq_depth, dlq_error = _dlq_depth()
     if dlq_error:
@@ -136,7 +121,7 @@ def pipeline_health(period: Period, progress: Progress | None = None) -> ReportR
     figures: dict[str, Any] = {
         "events_applied": outcomes.get(InboxEntry.Outcome.APPLIED, 0),
         "events_stale": outcomes.get(InboxEntry.Outcome.STALE, 0),
-        "bridge_lag_seconds": _metric_max(values, "oldest_message_age_seconds"),
+        "bridge_lag_seconds": metrics.value(metrics.BRIDGE_OLDEST_MESSAGE_AGE, values, combine="max"),
         "dlq_depth": dlq_depth,
         "failed_tasks": FailedTask.objects.count(),
         "cache_hit_ratio": round(hits / lookups, 4) if hits is not None and lookups else None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from typing import Any
 
@@ -26,6 +27,8 @@ from redis.exceptions import LockError
 log = logging.getLogger(__name__)
 
 BEAT_LOCK_KEY = "users-service:celery-beat-lock"
+#: When the scheduling beat last ticked (epoch seconds): `/health/` reads it (HEALTH_BEAT_MAX_AGE_SECONDS).
+BEAT_LAST_TICK_KEY = "users-service:celery-beat-last-tick"
 
 
 class GuardedDatabaseScheduler(DatabaseScheduler):
@@ -80,8 +83,16 @@ class GuardedDatabaseScheduler(DatabaseScheduler):
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if not self._holds_lock():
             return self._renew_interval
+        self._record_tick()
         # Come back before the lock expires even when the next task is far away.
         return min(super().tick(*args, **kwargs), self._renew_interval)
+
+    def _record_tick(self) -> None:
+        try:
+            # Expires with the lock's TTL x 10: a beat gone for good leaves no tick that looks recent.
+            self._redis.set(BEAT_LAST_TICK_KEY, time.time(), ex=int(self._lock_ttl * 10) or 1)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("beat tick not recorded: %s", exc)
 
     def close(self) -> None:
         super().close()

@@ -23,5 +23,5 @@ def resources_warm(*, user_id: uuid.UUID | str) -> str:
     except UpstreamNotFound:
         # Erased (or never committed) before the warm-up ran: nothing to cache.
         return "unknown user"
-    metrics.incr("cache_warms_total", labels={"cache": CACHE_NAME, "result": lookup.cache_status})
+    metrics.CACHE_WARMS.labels(cache=CACHE_NAME, result=lookup.cache_status).inc()
     return "cached" if lookup.cache_status == "hit" else "warmed"

@@ -1,5 +1,5 @@
 """Fixtures of the cache tests: the suite's Redis as the cache (or one a test can stop), counters
-in a clean Redis database, and the stand-in monolith."""
+read from the start of the test, and the stand-in monolith."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import redis
 
 from devstack.processes import free_port
 from devstack.redis import RedisServer
-from tests.users_service.cache.support import TOKEN, FakeMonolith
+from tests.users_service.cache.support import TOKEN, FakeMonolith, start_counting
 from users_service import read_through
-from users_service.ops import metrics
 
 
 def use_cache(settings, url: str) -> None:
@@ -24,16 +23,9 @@ def use_cache(settings, url: str) -> None:
 
 
 @pytest.fixture
-def cache_metrics(redis_server: RedisServer, settings) -> Iterator[None]:
-    """Counters in a clean database of the suite's Redis."""
-    url = f"{redis_server.url}/6"
-    redis.Redis.from_url(url).flushdb()
-    metrics.discard_pending()
-    settings.METRICS_REDIS_URL = url
-    metrics._client.cache_clear()
-    yield
-    metrics.discard_pending()
-    metrics._client.cache_clear()
+def cache_metrics() -> None:
+    """Counters read from here on are what this test added (`support.counter`, `support.counted`)."""
+    start_counting()
 
 
 @pytest.fixture

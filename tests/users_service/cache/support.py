@@ -103,5 +103,20 @@ class FakeMonolith:
         return Handler
 
 
+#: The metrics as the running test started (set by the `cache_metrics` fixture): counters are
+#: shared by every process and test of the run, so a test reads what it added since.
+_baseline: dict[str, float] = {}
+
+
+def start_counting() -> None:
+    _baseline.clear()
+    _baseline.update(metrics.snapshot())
+
+
+def counted() -> dict[str, float]:
+    """Every series' increase since the test started."""
+    return {key: value - _baseline.get(key, 0.0) for key, value in metrics.snapshot().items()}
+
+
 def counter(name: str, cache: str, **labels: str) -> float:
-    return metrics.snapshot().get(metrics.series(name, {"cache": cache, **labels}), 0.0)
+    return counted().get(metrics.series(name, {"cache": cache, **labels}), 0.0)

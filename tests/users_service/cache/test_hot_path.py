@@ -1,6 +1,6 @@
 """What makes a cache hit cheap, and what it must not cost in behaviour: the stored JSON body
 served as is, remembered tokens (revocation within TOKEN_AUTH_CACHE_SECONDS), fixed-window
-throttling counted exactly under concurrency, and hit counters flushed from the process."""
+throttling counted exactly under concurrency, and hit counters that cost no round trip."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.test import APIClient
 
-from devstack.processes import wait_until
+from tests.users_service.cache.support import counter
 from users_service import authentication, cache_keys
 from users_service.authentication import CachedTokenAuthentication
-from users_service.ops import metrics
 from users_service.throttling import requests_in_window
 
 
@@ -129,41 +128,15 @@ def test_a_throttled_answer_says_when_to_retry(api_client, settings):
 # --- hit counters ------------------------------------------------------------------------------
 
 
-def test_hits_are_counted_in_the_process_until_a_flush(api_client, cache_redis, fake_monolith, settings):
-    stored = redis.Redis.from_url(settings.METRICS_REDIS_URL)
-    series = metrics.series("cache_hits_total", {"cache": "catalogue"})
+def test_hits_are_counted_in_the_process_with_no_round_trip(api_client, cache_redis, fake_monolith):
     for _ in range(3):
         api_client.get("/api/catalogue/departments/")
+    cache_redis_client = redis.Redis.from_url(cache_redis)
+    commands_before = cache_redis_client.info("stats")["total_commands_processed"]
 
-    metrics._flusher_stop.set()  # only the explicit flush below may send the sums
-    try:
-        unsent = stored.hget(metrics.COUNTERS_KEY, series)
-        metrics.flush()
-        assert float(stored.hget(metrics.COUNTERS_KEY, series)) == 2
-    finally:
-        metrics._flusher_stop.clear()
-    assert unsent is None
+    api_client.get("/api/catalogue/departments/")
 
-
-def test_the_flusher_sends_hits_without_anyone_asking(cache_redis, settings):
-    settings.METRICS_FLUSH_SECONDS = 0.05
-    metrics._flusher_pid = None  # a flusher with this test's interval
-    stored = redis.Redis.from_url(settings.METRICS_REDIS_URL)
-    series = metrics.series("cache_hits_total", {"cache": "resources"})
-
-    metrics.incr_buffered("cache_hits_total", labels={"cache": "resources"})
-
-    wait_until(lambda: stored.hget(metrics.COUNTERS_KEY, series) is not None, timeout=10, what="a flush")
-    assert float(stored.hget(metrics.COUNTERS_KEY, series)) == 1
-
-
-def test_with_no_flush_interval_hits_are_sent_at_once(cache_redis, settings):
-    settings.METRICS_FLUSH_SECONDS = 0
-    stored = redis.Redis.from_url(settings.METRICS_REDIS_URL)
-
-    metrics.incr_buffered("cache_hits_total", labels={"cache": "resources"})
-
-    assert (
-        float(stored.hget(metrics.COUNTERS_KEY, metrics.series("cache_hits_total", {"cache": "resources"})))
-        == 1
-    )
+    # One GET for the body, the INFO above and this one: the hit's count costs no command.
+    commands = cache_redis_client.info("stats")["total_commands_processed"] - commands_before
+    assert counter("cache_hits_total", "catalogue") == 3
+    assert commands <= 3

@@ -7,22 +7,12 @@ import pytest
 from events import types
 from tests.users_service.events import new_user_id, user_state_event
 from users_service.directory.services import apply_user_event
-from users_service.ops import metrics
 
 TASK = "directory.apply_user_event"
 
 
 def apply(event: dict) -> None:
     apply_user_event(envelope=event, task_name=TASK)
-
-
-@pytest.fixture
-def metrics_redis(redis_url, settings):
-    """Counters in the suite's Redis, never a developer's."""
-    settings.METRICS_REDIS_URL = redis_url
-    metrics._client.cache_clear()
-    yield redis_url
-    metrics._client.cache_clear()
 
 
 @pytest.fixture

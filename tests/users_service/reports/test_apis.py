@@ -81,7 +81,7 @@ def test_reports_need_a_login(db):
     assert Client().get("/api/reports/").status_code == 401
 
 
-def test_ops_page_needs_a_staff_login_and_shows_a_chart_per_report(db, runs, metrics_redis, monkeypatch):
+def test_ops_page_needs_a_staff_login_and_shows_a_chart_per_report(db, runs, monkeypatch):
     from devstack.processes import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # no SQS: DLQ depth is null

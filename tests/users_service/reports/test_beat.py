@@ -49,7 +49,6 @@ def test_beat_fires_reports_once_per_period_and_a_second_beat_stands_by(redis_se
         redis_url=redis_server.url,
         VAR_DIR=str(tmp_path),
         CELERY_BROKER_URL=f"{redis_server.url}/6",
-        METRICS_REDIS_URL=f"{redis_server.url}/6",
         REPORTS_BEAT_LOCK_TTL="9",  # renewed every 3 s: a slow machine does not lose it
         LOG_LEVEL="INFO",
     )

@@ -7,11 +7,13 @@ poison limit says the bridge itself looks broken.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from prometheus_client import multiprocess
 
 from events.bridge.poison_limit import BridgeBroken
 from users_service.bridge.handoff import sweep_until
@@ -62,6 +64,8 @@ class Command(BaseCommand):
             sweeping.join(settings.BRIDGE_STOP_GRACE_SECONDS)
             exporter.export()
             bridge.publisher.close()
+            # This bridge's lag and loops stop counting in /metrics (its counters stay).
+            multiprocess.mark_process_dead(os.getpid())
         self.stdout.write(f"bridge stopped: {bridge.stats.snapshot()}")
 
     @staticmethod
