@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from events.envelope import Envelope
 from hr_monolith.outbox.models import OutboxEvent
+from hr_monolith.outbox.wake import announce_outbox_write
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ def outbox_write(envelope: Envelope) -> OutboxEvent:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_write must run inside the transaction of the change")
     envelope.validate()
-    return OutboxEvent.objects.create(**_row_fields(envelope))
+    row = OutboxEvent.objects.create(**_row_fields(envelope))
+    announce_outbox_write()
+    return row
 
 
 def outbox_write_many(envelopes: Iterable[Envelope]) -> int:
@@ -41,6 +44,8 @@ def outbox_write_many(envelopes: Iterable[Envelope]) -> int:
         raise RuntimeError("outbox_write_many must run inside the transaction of the change")
     rows = [OutboxEvent(**_row_fields(envelope.validate())) for envelope in envelopes]
     OutboxEvent.objects.bulk_create(rows)
+    if rows:
+        announce_outbox_write()
     return len(rows)
 
 
