@@ -30,6 +30,7 @@ ORDER = [
     "cache_catalogue",
     "stampede",
     "e2e",
+    "latency_idle",
 ]
 
 
