@@ -31,6 +31,7 @@ ORDER = [
     "stampede",
     "e2e",
     "latency_idle",
+    "reads_under_lock",
 ]
 
 
