@@ -30,6 +30,8 @@ ORDER = [
     "cache_catalogue",
     "stampede",
     "e2e",
+    "latency_idle",
+    "reads_under_lock",
 ]
 
 

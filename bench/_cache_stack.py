@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from bench._databases import BenchDatabases
 from bench.common import cpu_seconds_of, log
 from devstack.development import PLAIN_HTTP_ENV
 from devstack.processes import ManagedProcess, free_port, wait_until
@@ -123,7 +124,9 @@ def _redis_pair(stack: ExitStack, workdir: Path) -> tuple[RedisServer, RedisServ
     return broker, cache
 
 
-def _stack_env(workdir: Path, broker: RedisServer, cache: RedisServer, hr_port: int) -> dict:
+def _stack_env(
+    workdir: Path, broker: RedisServer, cache: RedisServer, hr_port: int, databases: BenchDatabases | None
+) -> dict:
     env = stack_env(
         aws_endpoint="http://127.0.0.1:9",  # SNS/SQS are not used here
         redis_url=broker.url,
@@ -142,9 +145,12 @@ def _stack_env(workdir: Path, broker: RedisServer, cache: RedisServer, hr_port: 
         USERS_API_THROTTLE_USER="100000000/min",
         HR_API_THROTTLE_USER="1000000/s",
     )
-    # SQLite files in the temporary directory, whatever database the caller's environment names.
-    for variable in ("DATABASE_URL", "USERS_DATABASE_URL"):
+    # SQLite files in the temporary directory, whatever database the caller's environment names,
+    # unless the caller brings databases of its own.
+    for variable, service in (("DATABASE_URL", "hr"), ("USERS_DATABASE_URL", "users")):
         env.pop(variable, None)
+        if databases is not None and (url := databases.url(service)):
+            env[variable] = url
     return env
 
 
@@ -170,8 +176,11 @@ def cache_stack(
     users_services: dict[str, dict[str, str]] | None = None,
     threads: int = 32,
     users_layout: tuple[int, int] | None = None,
+    databases: BenchDatabases | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> Iterator[CacheStack]:
-    """Start the stack; `users_services` maps a name to extra environment (one gunicorn each).
+    """Start the stack; `users_services` maps a name to extra environment (one gunicorn each);
+    `databases` in place of SQLite, `env_extra` for every process.
 
     The monolith runs 2 workers x `threads` threads; the users service the same unless
     `users_layout` gives its (workers, threads).
@@ -182,7 +191,7 @@ def cache_stack(
         workdir = Path(tmp)
         broker, cache = _redis_pair(stack, workdir)
         hr_port = free_port()
-        env = _stack_env(workdir, broker, cache, hr_port)
+        env = {**_stack_env(workdir, broker, cache, hr_port, databases), **(env_extra or {})}
         hr_token, users_token = _seed(env, employees)
         processes = [_gunicorn("hr-web", "hr_monolith", hr_port, env=env, workdir=workdir, threads=threads)]
         users_urls = {}

@@ -18,6 +18,7 @@ from typing import Any
 from bench._databases import BenchDatabases
 from bench.common import log
 from devstack.localstack import LocalStackServer
+from devstack.moto import MotoServer
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
 from devstack.stack import BASE_DIR, MANAGE, create_topology, manage, stack_env
@@ -80,20 +81,26 @@ def bridge_command() -> list[str]:
 
 
 @contextmanager
-def pipeline(**settings: str) -> Iterator[Pipeline]:
-    """LocalStack, Redis, databases (PostgreSQL, else SQLite) and the topology; every process (these
-    servers first, then those started through `Pipeline.start`) is stopped after, with its last log
-    lines shown if anything failed."""
+def pipeline(
+    *, emulator: str = "localstack", databases: BenchDatabases | None = None, **settings: str
+) -> Iterator[Pipeline]:
+    """The emulator (LocalStack, or the moto server of `make run`), Redis, databases (PostgreSQL,
+    else SQLite) and the topology; every process (these servers first, then those started through
+    `Pipeline.start`) is stopped after, with its last log lines shown if anything failed."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    databases = BenchDatabases.postgres_or_sqlite()
+    databases = databases or BenchDatabases.postgres_or_sqlite()
     processes: list[ManagedProcess] = []
     try:
-        log(f"e2e: database {databases.engine}, LocalStack and Redis on free ports, work dir {workdir}")
-        localstack = LocalStackServer(free_port(), log_dir=workdir / "log").start()
-        processes.append(localstack)
+        log(f"bench: database {databases.engine}, {emulator} and Redis on free ports, work dir {workdir}")
+        server: LocalStackServer | MotoServer
+        if emulator == "moto":
+            server = MotoServer(free_port(), workdir / "log").start()
+        else:
+            server = LocalStackServer(free_port(), log_dir=workdir / "log").start()
+        processes.append(server)
         redis = RedisServer(free_port(), workdir / "redis").start()
         processes.append(redis)
-        env = stack_env(aws_endpoint=localstack.url, redis_url=redis.url, VAR_DIR=str(workdir), **settings)
+        env = stack_env(aws_endpoint=server.url, redis_url=redis.url, VAR_DIR=str(workdir), **settings)
         # SQLite files in the work directory unless this run's PostgreSQL databases are used.
         for variable, service in (("DATABASE_URL", "hr"), ("USERS_DATABASE_URL", "users")):
             env.pop(variable, None)

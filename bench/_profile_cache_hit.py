@@ -2,7 +2,8 @@
 
 Not a benchmark (no load tool, no baseline): the tool behind the "What a hit costs" figures in
 README. It runs the users service's WSGI handler on a throw-away Redis and SQLite, warms one
-resources entry and one 50-entry catalogue, then reports per hit: CPU microseconds
+resources entry and one 50-entry catalogue, then reports per hit, answered before DRF
+(users_service/cache_hits.py) and through DRF (`CACHE_FAST_HITS` off): CPU microseconds
 (`time.process_time` over 2,000 hits), Redis commands sent (pipelines count once) and database
 queries; `--prof` adds a cProfile listing.
 """
@@ -58,12 +59,13 @@ def _stub_monolith(user_id: str) -> None:
     departments = [{"code": f"D{n:02d}", "name": f"Department {n}", "version": 1} for n in range(50)]
 
     def monolith_get(path: str, params: dict | None = None) -> Any:
-        if "resources" in path:
-            return {"user_id": user_id, "resources": grants}
-        return {"count": len(departments), "next": None, "results": departments}
+        return {"user_id": user_id, "resources": grants}
+
+    def monolith_pages(path: str, page_size: int = 50) -> Any:
+        return iter(departments)
 
     resources_selectors.monolith_get = monolith_get
-    catalogue_selectors.monolith_get = monolith_get
+    catalogue_selectors.monolith_pages = monolith_pages
 
 
 def _wsgi_client(token: str) -> Callable[[str], tuple[str, dict[str, str], bytes]]:
@@ -123,9 +125,21 @@ def _print_profile(get: Callable[[str], Any], path: str) -> None:
 
 
 def _measure_hits(name: str, path: str, get: Callable[[str], Any], sent: dict[str, int]) -> None:
+    from django.conf import settings
     from django.db import connection
 
-    get(path)
+    # Each hit path in turn: before URL dispatch and DRF (users_service/cache_hits.py), and through DRF.
+    for fast in (True, False):
+        settings.CACHE_FAST_HITS = fast
+        label = f"{name} ({'before DRF' if fast else 'through DRF'})"
+        _measure_one(label, path, get, sent, connection)
+
+
+def _measure_one(
+    name: str, path: str, get: Callable[[str], Any], sent: dict[str, int], connection: Any
+) -> None:
+    for _ in range(3):  # fills, remembers the token
+        get(path)
     status, headers, body = get(path)
     if not status.startswith("200") or headers["X-Cache"] != "hit":
         raise SystemExit(f"{path}: expected a 200 hit, got {status} {headers}")
@@ -168,6 +182,9 @@ def profile(*, with_cprofile: bool) -> None:
     }.items():
         _measure_hits(name, path, get, sent)
         if with_cprofile:
+            from django.conf import settings
+
+            settings.CACHE_FAST_HITS = True
             _print_profile(get, path)
 
 

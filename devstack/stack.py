@@ -39,6 +39,8 @@ def stack_env(*, aws_endpoint: str, redis_url: str, base: dict | None = None, **
     env["AWS_ENDPOINT_URL"] = aws_endpoint
     env.setdefault("CELERY_BROKER_URL", f"{redis_url}/0")
     env.setdefault("CACHE_REDIS_URL", f"{redis_url}/1")
+    # The relay wakes on a commit: NOTIFY on PostgreSQL, a nudge through this Redis on SQLite.
+    env.setdefault("RELAY_WAKE_REDIS_URL", f"{redis_url}/0")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)

@@ -72,6 +72,10 @@ OTEL_SERVICE_NAME = "hr_monolith"
 # Outbox relay: rows per claim, idle poll interval (seconds).
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=100)
 RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", default=0.2)
+# Wake the relay when an outbox row commits (PostgreSQL: LISTEN/NOTIFY; otherwise a Redis nudge
+# when RELAY_WAKE_REDIS_URL is set); the poll interval stays the fallback. Off: poll only.
+RELAY_WAKE = env.bool("RELAY_WAKE", default=True)
+RELAY_WAKE_REDIS_URL = env.redis_url("RELAY_WAKE_REDIS_URL", default="", also=("",))
 # publish_batch calls in flight at once, and the cap of the backoff while SNS refuses (seconds).
 RELAY_MAX_IN_FLIGHT = env.int("RELAY_MAX_IN_FLIGHT", default=4)
 RELAY_MAX_BACKOFF = env.float("RELAY_MAX_BACKOFF", default=30.0)

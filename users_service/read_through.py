@@ -74,6 +74,11 @@ class InvalidationFailed(TransientError):
 _bypass_until = 0.0
 
 
+def cache_bypassed() -> bool:
+    """Whether this process skips the cache now (after a recent cache error)."""
+    return time.monotonic() < _bypass_until
+
+
 def cache_bypass_reset() -> None:
     """Use the cache again from the next request (tests, or an operator's shell)."""
     global _bypass_until
@@ -197,7 +202,7 @@ def read_through(*, policy: CachePolicy, key: str, fetch: Callable[[], bytes]) -
     Raises `UpstreamError` (e.g. `UpstreamNotFound`) from `fetch` when the value had to come
     from the upstream; a cache failure never raises.
     """
-    if time.monotonic() < _bypass_until:
+    if cache_bypassed():
         _count(metrics.CACHE_BYPASSED, policy)
         return _fall_through(policy, fetch)
     try:

@@ -6,12 +6,22 @@ from __future__ import annotations
 from kombu import Queue
 
 from shared_settings.base import *  # noqa: F403 - the base both services share
-from shared_settings.base import DJANGO_APPS, TIME_ZONE, VAR_DIR, axes_cooloff_message, database
+from shared_settings.base import DJANGO_APPS, MIDDLEWARE, TIME_ZONE, VAR_DIR, axes_cooloff_message, database
 from shared_settings.env import env
 from shared_settings.prometheus import use_multiprocess_dir
 from users_service import queues
 
 SECRET_KEY = env.str("USERS_SECRET_KEY")
+# Cache hits of the catalogue and resources endpoints are answered before URL dispatch and DRF
+# (users_service/cache_hits.py), right after the security middleware; off: every request goes
+# through DRF.
+CACHE_FAST_HITS = env.bool("CACHE_FAST_HITS", default=True)
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE = [
+    *MIDDLEWARE[:_after_security],
+    "users_service.cache_hits.CacheHitMiddleware",
+    *MIDDLEWARE[_after_security:],
+]
 ALLOWED_HOSTS = env.list("USERS_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "users-web"])
 # Browsers keep cookies per host, not per port: the two services must not share cookie names.
 SESSION_COOKIE_NAME = "users_sessionid"

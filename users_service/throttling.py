@@ -27,18 +27,31 @@ log = logging.getLogger(__name__)
 CACHE_ERRORS = (ConnectionInterrupted, redis.RedisError, OSError)
 
 
-def requests_in_window(key: str, window_seconds: int) -> int:
-    """Count one request under `key` (a window's counter) and return the window's count so far."""
-    pipe = get_redis_connection("default").pipeline(transaction=False)
+#: Where a request carries the throttle counts taken before DRF saw it: {counter key: count}.
+PRECOUNTED = "users_service.throttle_counts"
+
+
+def precounted(request) -> dict[str, int]:
+    return request.META.get(PRECOUNTED, {})
+
+
+def count_in_window(pipe, key: str, window_seconds: int) -> None:
+    """Add one request's count under `key` to `pipe` (its result is the INCR, then the EXPIRE)."""
     full_key = cache.make_key(key)
     pipe.incr(full_key)
     # The counter outlives its window by a second at most; each window has its own key.
     pipe.expire(full_key, window_seconds + 1)
+
+
+def requests_in_window(key: str, window_seconds: int) -> int:
+    """Count one request under `key` (a window's counter) and return the window's count so far."""
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    count_in_window(pipe, key, window_seconds)
     count, _ = pipe.execute()
     return int(count)
 
 
-class _FixedWindowFailOpen:
+class FixedWindowFailOpen:
     scope: str
     rate: str | None
     duration: int
@@ -49,30 +62,44 @@ class _FixedWindowFailOpen:
         # DRF binds THROTTLE_RATES at import; read the current settings instead.
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
-    def allow_request(self, request, view) -> bool:
+    def window_counter(self, request, view) -> tuple[str, int] | None:
+        """(counter key, window seconds) this request counts under now, or None if it is not throttled."""
         if self.rate is None:
-            return True
+            return None
         ident_key = self.get_cache_key(request, view)
         if ident_key is None:
-            return True
-        now = self.timer()
-        window = int(now // self.duration)
+            return None
+        window = int(self.timer() // self.duration)
         self._window_ends = (window + 1) * self.duration
-        try:
-            count = requests_in_window(cache_keys.throttle(ident_key, window), self.duration)
-        except CACHE_ERRORS as exc:
-            log.warning("throttle %s skipped, cache unavailable: %s", self.scope, exc)
-            metrics.THROTTLE_CACHE_ERRORS.labels(scope=self.scope).inc()
+        return cache_keys.throttle(ident_key, window), self.duration
+
+    def allow_request(self, request, view) -> bool:
+        counter = self.window_counter(request, view)
+        if counter is None:
             return True
+        key, window_seconds = counter
+        # Counted already in the same round trip as the cache read (users_service/cache_hits.py).
+        count = precounted(request).get(key)
+        if count is None:
+            try:
+                count = requests_in_window(key, window_seconds)
+            except CACHE_ERRORS as exc:
+                log.warning("throttle %s skipped, cache unavailable: %s", self.scope, exc)
+                metrics.THROTTLE_CACHE_ERRORS.labels(scope=self.scope).inc()
+                return True
+        return self.allows(count)
+
+    def allows(self, count: int) -> bool:
+        """Whether the `count`-th request of its window is let through."""
         return count <= self.num_requests
 
     def wait(self) -> float:
         return max(0.0, self._window_ends - self.timer())
 
 
-class UserThrottle(_FixedWindowFailOpen, UserRateThrottle):
+class UserThrottle(FixedWindowFailOpen, UserRateThrottle):
     pass
 
 
-class AnonThrottle(_FixedWindowFailOpen, AnonRateThrottle):
+class AnonThrottle(FixedWindowFailOpen, AnonRateThrottle):
     pass

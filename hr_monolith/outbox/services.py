@@ -17,6 +17,7 @@ from django.utils import timezone
 from events import tracecontext
 from events.envelope import Envelope
 from hr_monolith.outbox.models import OutboxEvent
+from hr_monolith.outbox.wake import announce_outbox_write
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def outbox_write(envelope: Envelope) -> OutboxEvent:
         envelope.event_type,
         extra={"event_id": envelope.event_id, "trace_id": envelope.trace_id, **_user_id(envelope)},
     )
+    announce_outbox_write()
     return row
 
 
@@ -52,6 +54,8 @@ def outbox_write_many(envelopes: Iterable[Envelope]) -> int:
         raise RuntimeError("outbox_write_many must run inside the transaction of the change")
     rows = [OutboxEvent(**_row_fields(envelope.validate())) for envelope in envelopes]
     OutboxEvent.objects.bulk_create(rows)
+    if rows:
+        announce_outbox_write()
     return len(rows)
 
 

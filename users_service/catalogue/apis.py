@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from events.types import CATALOGUE_KINDS
 from users_service.cached_response import cached_json_response
 from users_service.catalogue import selectors
+from users_service.read_through import CachePolicy
 from users_service.upstream import UpstreamError, UpstreamUnavailableError
 
 
@@ -29,6 +30,14 @@ class CatalogueOutput(serializers.Serializer):
 
 
 class CatalogueApi(APIView):
+    @staticmethod
+    def cached_entry(kind: str) -> tuple[CachePolicy, str] | None:
+        """The cache entry a GET answers when it is a hit (users_service/cache_hits.py); None for
+        an unknown kind (the view answers its 404)."""
+        if kind not in CATALOGUE_KINDS:
+            return None
+        return selectors.catalogue_entry(kind=kind)
+
     @extend_schema(
         responses={
             200: CatalogueOutput,

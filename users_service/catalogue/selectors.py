@@ -37,9 +37,13 @@ def catalogue_body(kind: str) -> bytes:
     return json_body({"kind": kind, "count": len(entries), "results": entries})
 
 
+def catalogue_entry(*, kind: str) -> tuple[CachePolicy, str]:
+    """The cache and key holding catalogue `kind`."""
+    return catalogue_policy(), cache_keys.catalogue(kind)
+
+
 def catalogue_entries(*, kind: str) -> Lookup:
     """Catalogue `kind` as the API's JSON body (`lookup.json()` decodes it), and whether it came
     from the cache."""
-    return read_through(
-        policy=catalogue_policy(), key=cache_keys.catalogue(kind), fetch=lambda: catalogue_body(kind)
-    )
+    policy, key = catalogue_entry(kind=kind)
+    return read_through(policy=policy, key=key, fetch=lambda: catalogue_body(kind))

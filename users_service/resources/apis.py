@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -11,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from users_service.cached_response import cached_json_response
+from users_service.read_through import CachePolicy
 from users_service.resources import selectors
 from users_service.upstream import UpstreamError, UpstreamNotFound, UpstreamUnavailableError
 
@@ -29,6 +32,11 @@ class ResourcesOutput(serializers.Serializer):
 
 
 class UserResourcesApi(APIView):
+    @staticmethod
+    def cached_entry(user_id: uuid.UUID) -> tuple[CachePolicy, str]:
+        """The cache entry a GET answers when it is a hit (users_service/cache_hits.py)."""
+        return selectors.resources_entry(user_id=user_id)
+
     @extend_schema(
         responses={
             200: ResourcesOutput,

@@ -15,6 +15,7 @@ from events.publisher import SnsPublisher
 from events.topology import TopologyNames
 from hr_monolith.outbox.relay import OutboxRelay
 from hr_monolith.outbox.services import PurgeSchedule
+from hr_monolith.outbox.wake import outbox_wake
 
 
 class Command(BaseCommand):
@@ -52,8 +53,12 @@ class Command(BaseCommand):
             if once:
                 self._once(relay, stop)
                 return
-            self.stdout.write(f"relaying outbox to {topic_arn}")
-            relay.run(stop, poll_interval=settings.RELAY_POLL_INTERVAL)
+            wake = outbox_wake()
+            self.stdout.write(f"relaying outbox to {topic_arn} (idle: {type(wake).__name__})")
+            try:
+                relay.run(stop, poll_interval=settings.RELAY_POLL_INTERVAL, wake=wake)
+            finally:
+                wake.close()
             self.stdout.write("relay stopped")
         finally:
             relay.close()

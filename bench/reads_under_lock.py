@@ -1,0 +1,186 @@
+"""Benchmark `reads_under_lock`: catalogue and resources reads through the users service against
+the monolith's own endpoints while a writer holds an ACCESS EXCLUSIVE lock on the monolith's
+catalogue and user tables, 5 s at a time (what a long migration or a bulk import does).
+
+    python -m bench.reads_under_lock          # or: make bench B=reads_under_lock
+
+Both services on PostgreSQL (BENCH_POSTGRES_URL, two throw-away databases) under gunicorn, the
+users service's cache warm. Client threads read both services side by side for the whole run
+while the writer alternates LOCKED_SECONDS locked and UNLOCKED_SECONDS free; each request counts
+in the phase it started in. `value` is the users service's p99 during the locks (ms), `baseline`
+the monolith's, `ratio` baseline / value; requests/s locked and unlocked for both.
+The monolith's resources endpoint answers without its artificial delay here
+(RESOURCES_LATENCY_MS=0): what is measured is the database, not a sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+import requests
+
+from bench._cache_stack import CacheStack, cache_stack
+from bench._databases import BenchDatabases, postgres_answers
+from bench.common import emit, log, percentile, result
+
+LOCKED_SECONDS = float(os.environ.get("READS_UNDER_LOCK_LOCKED_SECONDS", "5"))
+UNLOCKED_SECONDS = float(os.environ.get("READS_UNDER_LOCK_UNLOCKED_SECONDS", "5"))
+CYCLES = int(os.environ.get("READS_UNDER_LOCK_CYCLES", "3"))
+#: Reading threads per service.
+THREADS = int(os.environ.get("READS_UNDER_LOCK_THREADS", "4"))
+EMPLOYEES = 50
+#: A read that waits longer is counted at this latency, as a failure.
+TIMEOUT_SECONDS = 30.0
+#: The monolith's tables the writer locks: its catalogues and its users.
+LOCKED_TABLES_SQL = (
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+    "AND (tablename LIKE 'catalogue\\_%' OR tablename = 'people_user') ORDER BY tablename"
+)
+
+
+@dataclass(frozen=True)
+class Read:
+    started: float
+    ms: float
+    ok: bool
+
+
+class Writer(threading.Thread):
+    """Locks the tables LOCKED_SECONDS, frees them UNLOCKED_SECONDS, CYCLES times; records when."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.locked: list[tuple[float, float]] = []
+        self.unlocked: list[tuple[float, float]] = []
+        self.tables: list[str] = []
+
+    def run(self) -> None:
+        with psycopg.connect(self.url) as conn:
+            self.tables = [row[0] for row in conn.execute(LOCKED_TABLES_SQL).fetchall()]
+            conn.commit()
+            names = ", ".join(f'"{name}"' for name in self.tables)
+            for _ in range(CYCLES):
+                started = time.monotonic()
+                time.sleep(UNLOCKED_SECONDS)
+                self.unlocked.append((started, time.monotonic()))
+                conn.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+                started = time.monotonic()
+                time.sleep(LOCKED_SECONDS)
+                self.locked.append((started, time.monotonic()))
+                conn.commit()
+
+
+def reader(base_url: str, paths: Sequence[str], token: str, stop: threading.Event, out: list[Read]) -> None:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    index = 0
+    while not stop.is_set():
+        path = paths[index % len(paths)]
+        index += 1
+        started = time.monotonic()
+        try:
+            ok = session.get(base_url + path, timeout=TIMEOUT_SECONDS).status_code == 200
+        except requests.RequestException:
+            ok = False
+        out.append(Read(started, (time.monotonic() - started) * 1000, ok))
+
+
+def in_phase(reads: list[Read], phases: list[tuple[float, float]]) -> list[Read]:
+    return [read for read in reads if any(start <= read.started < end for start, end in phases)]
+
+
+def figures(reads: list[Read], phases: list[tuple[float, float]]) -> dict[str, float]:
+    chosen = in_phase(reads, phases)
+    seconds = sum(end - start for start, end in phases)
+    return {
+        "p50_ms": round(percentile([r.ms for r in chosen], 50), 1),
+        "p99_ms": round(percentile([r.ms for r in chosen], 99), 1),
+        "max_ms": round(max((r.ms for r in chosen), default=0.0), 1),
+        "requests_per_second": round(len(chosen) / seconds, 1) if seconds else 0.0,
+        "requests": len(chosen),
+        "failed": sum(1 for r in chosen if not r.ok),
+    }
+
+
+def measure(stack: CacheStack, hr_database_url: str) -> dict[str, dict]:
+    ids = stack.user_ids[:EMPLOYEES]
+    users_paths = ["/api/catalogue/departments/", *(f"/api/users/{i}/resources/" for i in ids)]
+    hr_paths = ["/api/departments/", *(f"/api/users/{i}/resources/" for i in ids)]
+    log(f"warming the users service's cache ({len(users_paths)} entries)")
+    session = requests.Session()
+    for path in users_paths:
+        session.get(stack.users_urls["default"] + path, headers=stack.users_headers(), timeout=30)
+
+    reads: dict[str, list[Read]] = {"users_service": [], "monolith": []}
+    stop = threading.Event()
+    targets = {
+        "users_service": (stack.users_urls["default"], users_paths, stack.users_token),
+        "monolith": (stack.hr_url, hr_paths, stack.hr_token),
+    }
+    threads = [
+        threading.Thread(target=reader, args=(*targets[name], stop, reads[name]), daemon=True)
+        for name in targets
+        for _ in range(THREADS)
+    ]
+    writer = Writer(hr_database_url)
+    log(f"reading both services while the writer locks {CYCLES} x {LOCKED_SECONDS:g}s")
+    for thread in threads:
+        thread.start()
+    writer.start()
+    writer.join()
+    stop.set()
+    for thread in threads:
+        thread.join(TIMEOUT_SECONDS + 5)
+    log(f"locked tables: {', '.join(writer.tables)}")
+    measured: dict = {"tables": writer.tables}
+    for name, done in reads.items():
+        measured[name] = {"locked": figures(done, writer.locked), "unlocked": figures(done, writer.unlocked)}
+    return measured
+
+
+def main() -> int:
+    if not postgres_answers():
+        log("reads_under_lock needs PostgreSQL (BENCH_POSTGRES_URL)")
+        return 1
+    databases = BenchDatabases()
+    try:
+        no_delay = {"RESOURCES_LATENCY_MS": "0"}
+        with cache_stack(employees=EMPLOYEES, databases=databases, env_extra=no_delay) as stack:
+            measured = measure(stack, databases.url("hr"))
+    finally:
+        databases.drop()
+    users, monolith = measured["users_service"]["locked"], measured["monolith"]["locked"]
+    emit(
+        result(
+            "reads_under_lock",
+            unit="ms p99 locked",
+            value=users["p99_ms"],
+            baseline=monolith["p99_ms"],
+            ratio=monolith["p99_ms"] / users["p99_ms"] if users["p99_ms"] else 0.0,
+            params={
+                "database": "postgresql",
+                "locked_seconds": LOCKED_SECONDS,
+                "unlocked_seconds": UNLOCKED_SECONDS,
+                "cycles": CYCLES,
+                "reader_threads_per_service": THREADS,
+                "employees_read": EMPLOYEES,
+                "paths": "catalogue departments + resources of each employee, round robin",
+                "monolith_resources_latency_ms": 0,
+                "locked_tables": measured["tables"],
+            },
+            users_service=measured["users_service"],
+            monolith=measured["monolith"],
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
