@@ -7,7 +7,9 @@ from typing import Any
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from users_service.directory import services
+from events.aws import AWS_CALL_ERRORS
+from users_service.bridge.wiring import dead_letter_queue
+from users_service.directory import erasure, services
 from users_service.ops import metrics
 
 #: What may clear by itself while an event is applied: the database restarting, a lost
@@ -31,3 +33,17 @@ def apply_user_event(self: Any, envelope: dict[str, Any]) -> str:
     outcome = services.apply_user_event(envelope=envelope, task_name=self.name)
     metrics.incr("events_applied_total", labels={"outcome": outcome.value})
     return outcome.value
+
+
+@shared_task(
+    name="directory.forget_user",
+    autoretry_for=(erasure.NotErasedYet, *TRANSIENT_ERRORS, *AWS_CALL_ERRORS),
+)
+def forget_user(envelope: dict[str, Any]) -> str:
+    """After `user.erased`: redact the user's failed tasks and task results, drop their cache
+    entries and dead letters (docs/privacy.md)."""
+    forgotten = erasure.user_forget(user_id=envelope["aggregate_id"], dead_letters=dead_letter_queue())
+    return (
+        f"failed tasks {forgotten.failed_tasks}, task results {forgotten.task_results}, "
+        f"cache keys {forgotten.cache_keys}, dead letters {forgotten.dead_letters}"
+    )
