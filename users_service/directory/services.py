@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -168,3 +168,14 @@ def failed_task_requeue(*, failed_tasks: Iterable[FailedTask]) -> int:
         failed.save(update_fields=["status", "requeued_at", "requeue_count"])
         sent += 1
     return sent
+
+
+def failed_task_prune(*, older_than: timedelta) -> int:
+    """Delete re-enqueued failed tasks whose re-enqueue is older than `older_than`; returns how many.
+
+    A re-enqueued task that failed again is `failed` once more and stays; rows still `failed`
+    wait for an operator. Their arguments are events, personal data included: none is kept forever.
+    """
+    cutoff = timezone.now() - older_than
+    deleted, _ = FailedTask.objects.filter(status=FailedTask.Status.REQUEUED, requeued_at__lt=cutoff).delete()
+    return deleted

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from events.aws import AWS_CALL_ERRORS
@@ -47,3 +49,9 @@ def forget_user(envelope: dict[str, Any]) -> str:
         f"failed tasks {forgotten.failed_tasks}, task results {forgotten.task_results}, "
         f"cache keys {forgotten.cache_keys}, dead letters {forgotten.dead_letters}"
     )
+
+
+@shared_task(name="directory.prune_failed_tasks")
+def prune_failed_tasks() -> int:
+    """Scheduled daily (users_service/reports/schedules.py): FAILED_TASKS_RETENTION_DAYS."""
+    return services.failed_task_prune(older_than=timedelta(days=settings.FAILED_TASKS_RETENTION_DAYS))
