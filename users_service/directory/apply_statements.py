@@ -33,8 +33,9 @@ def insert_unless_exists(
 ) -> bool:
     """INSERT … ON CONFLICT (conflict_fields) DO NOTHING; True if the row was inserted."""
     columns, params = _columns(model, values)
+    # Reviewed (S608): identifiers come from the model's meta and are quoted; values are parameters.
     sql = (
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({', '.join(columns)}) "
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(columns))}) "
         f"ON CONFLICT ({', '.join(_quoted(model, conflict_fields))}) DO NOTHING"
     )
@@ -54,8 +55,9 @@ def upsert_if_newer(model: type[models.Model], values: Mapping[str, Any]) -> boo
     pk = connection.ops.quote_name(model._meta.pk.column)
     version, erased = _quoted(model, ("version", "erased"))
     assignments = ", ".join(f"{column} = excluded.{column}" for column in columns if column != pk)
+    # Reviewed (S608): quoted identifiers from the model's meta; values are parameters.
     sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608
         f"ON CONFLICT ({pk}) DO UPDATE SET {assignments} "
         f"WHERE {table}.{version} < excluded.{version} AND NOT {table}.{erased}"
     )
