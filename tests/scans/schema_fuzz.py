@@ -18,7 +18,7 @@ from schemathesis.checks import ServerError, not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 #: Generated requests per operation: the scan stays well under a minute for each service.
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 10
 SCAN_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
