@@ -60,7 +60,9 @@ def measure(stack: CacheStack) -> dict[str, Any]:
     after = stack.counters(settle_seconds=COUNTERS_SETTLE_SECONDS)
     hits = after.get(HITS, 0) - before.get(HITS, 0)
     misses = after.get(MISSES, 0) - before.get(MISSES, 0)
-    entries = requests.get(users_url + "/api/catalogue/departments/", headers=stack.users_headers()).json()
+    entries = requests.get(
+        users_url + "/api/catalogue/departments/", headers=stack.users_headers(), timeout=30
+    ).json()
     return {
         "cached": cached,
         "uncached": uncached,

@@ -8,8 +8,10 @@ import urllib.request
 
 
 def url_ok(url: str) -> bool:
+    if not url.startswith(("http://", "https://")):
+        return False
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - http(s) only, checked above
             return response.status == 200
     except OSError:
         return False

@@ -29,6 +29,11 @@ class InvalidMessage(Exception):
         rule = f" ({self.validator})" if self.validator else ""
         return f"{self.path or '(message)'}{rule}"
 
+    def value_free(self) -> InvalidMessage:
+        """The same error without `detail`: fit to cross a process boundary (a task's failure is
+        logged, stored in the result backend and in `FailedTask`), where `detail` must not go."""
+        return type(self)(self.reason, self.where, path=self.path, validator=self.validator)
+
 
 class InvalidEvent(InvalidMessage):
     """An envelope that breaks the event contract."""

@@ -39,3 +39,9 @@ def generation(key: str) -> str:
 def throttle(ident: str, window: int) -> str:
     """The request counter of one client (`ident`, DRF's throttle key) in one fixed time window."""
     return f"{KEY_VERSION}:throttle:{ident}:{window}"
+
+
+def of_user(user_id: uuid.UUID | str) -> list[str]:
+    """Every key that holds something of one user: what an erase deletes."""
+    key = resources(user_id)
+    return [key, fill_lock(key), generation(key)]

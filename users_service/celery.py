@@ -6,6 +6,8 @@ from typing import Any
 
 from celery import Celery, signals
 
+from events.task_repr import task_argsrepr, task_kwargsrepr
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "users_service.settings")
 
 app = Celery("users_service", task_cls="users_service.task_policy:ServiceTask")
@@ -49,3 +51,15 @@ def _unbind_task_context(**kwargs: Any) -> None:
     from users_service.task_context import task_finished
 
     task_finished()
+
+
+@signals.before_task_publish.connect
+def _value_free_argsrepr(body: Any = None, headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    # Celery writes saferepr(args) into every message it sends itself (a retry, an admin
+    # re-enqueue, beat): the whole envelope, personal data included, which the result backend
+    # (result_extended) and worker logs then copy. Every message leaves with value-free reprs.
+    if headers is None or "argsrepr" not in headers or not isinstance(body, tuple | list) or len(body) < 2:
+        return
+    args, task_kwargs = body[0], body[1]
+    headers["argsrepr"] = task_argsrepr(args if isinstance(args, list | tuple) else ())
+    headers["kwargsrepr"] = task_kwargsrepr(task_kwargs if isinstance(task_kwargs, dict) else {})

@@ -52,7 +52,8 @@ class CachePolicy:
 
     def ttl_with_jitter(self) -> int:
         # Spread expiries so that entries filled together do not all miss together.
-        return max(1, round(self.ttl_seconds * (1 + random.uniform(0, settings.CACHE_TTL_JITTER))))
+        jitter = random.uniform(0, settings.CACHE_TTL_JITTER)  # noqa: S311 - spreads expiries, not a secret
+        return max(1, round(self.ttl_seconds * (1 + jitter)))
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # queue role, at most this many times; then the task is recorded as a FailedTask.
 CELERY_TASK_MAX_RETRIES = env.int("CELERY_TASK_MAX_RETRIES", default=8)
 CELERY_RETRY_BACKOFF_BASE = env.float("CELERY_RETRY_BACKOFF_BASE", default=1.0)
+# Re-enqueued failed tasks are deleted this many days after their re-enqueue (daily prune).
+FAILED_TASKS_RETENTION_DAYS = env.int("FAILED_TASKS_RETENTION_DAYS", default=30)
 # The users database (django-celery-results) or a Redis URL. Not "django-cache": it pickles results.
 CELERY_RESULT_BACKEND = env.redis_url("CELERY_RESULT_BACKEND", default="django-db", also=("django-db",))
 CELERY_RESULT_EXTENDED = True

@@ -99,8 +99,14 @@ class ServiceTask(Task):
             countdown = backoff.delay(retries + 1)
         if retries < limit and not self.request.called_directly:
             metrics.TASKS_RETRIED.labels(task=self.name).inc()
+            # The error's type only: a driver's message may quote the row it choked on.
             log.warning(
-                "%s[%s] retry %d in %.1fs: %r", self.name, self.request.id, retries + 1, countdown, exc
+                "%s[%s] retry %d in %.1fs after %s",
+                self.name,
+                self.request.id,
+                retries + 1,
+                countdown,
+                type(exc).__name__ if exc is not None else "a retry request",
             )
         return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
 

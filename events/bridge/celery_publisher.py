@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from events.bridge.routing import TaskMessage
 from events.errors import TransientError
+from events.task_repr import task_argsrepr, task_kwargsrepr
 from events.tracecontext import TRACEPARENT, TraceParent, otel_parent
 
 #: Errors that mean "the broker did not take the batch, try again later".
@@ -116,8 +117,8 @@ class CeleryTaskPublisher:
                 declare=[],
                 # Celery would saferepr() the whole envelope into the message headers:
                 # slow (a third of the publish time) and it copies personal data there.
-                argsrepr=f"[<{task.envelope.get('event_type')} {task.envelope.get('event_id')}>]",
-                kwargsrepr="{}",
+                argsrepr=task_argsrepr([task.envelope]),
+                kwargsrepr=task_kwargsrepr({}),
                 headers={TRACEPARENT: str(parent)} if parent is not None else None,
             )
 

@@ -26,16 +26,20 @@ class DeadLetterFilter:
     reasons: frozenset[str] = frozenset()
     event_types: frozenset[str] = frozenset()
     message_ids: frozenset[str] = frozenset()
+    #: Text any of which the body holds, case-insensitively: a user's id finds the messages about
+    #: them, broken ones too (an erase purges them; the body may not even parse).
+    mentions: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
-        return not (self.reasons or self.event_types or self.message_ids)
+        return not (self.reasons or self.event_types or self.message_ids or self.mentions)
 
     def matches(self, letter: DeadLetter) -> bool:
         return (
             (not self.reasons or letter.reason in self.reasons)
             and (not self.event_types or letter.event_type in self.event_types)
             and (not self.message_ids or letter.message_id in self.message_ids)
+            and (not self.mentions or any(text.lower() in letter.body.lower() for text in self.mentions))
         )
 
 

@@ -40,10 +40,13 @@ class CatalogueKindApi(APIView):
 
 
 class CatalogueListApi(CatalogueKindApi):
+    # Declared so that the schema shows the paginated envelope and its parameters.
+    pagination_class = ApiPagination
+
     @extend_schema(responses=CatalogueEntryOutput(many=True))
     def get(self, request: Request) -> Response:
         entries = self.get_queryset().order_by("code")
-        paginator = ApiPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(CatalogueEntryOutput(page, many=True).data)
 
@@ -66,7 +69,14 @@ class CatalogueDetailApi(CatalogueKindApi):
         entry = get_object_or_404(CATALOGUE_MODELS[self.kind], code=code)
         return Response(CatalogueEntryOutput(entry).data)
 
-    @extend_schema(request=CatalogueEntryUpdateInput, responses={200: CatalogueEntryOutput})
+    @extend_schema(
+        request=CatalogueEntryUpdateInput,
+        responses={
+            200: CatalogueEntryOutput,
+            400: OpenApiResponse(description="Field errors."),
+            404: OpenApiResponse(description="No such code."),
+        },
+    )
     def patch(self, request: Request, code: str) -> Response:
         get_object_or_404(CATALOGUE_MODELS[self.kind], code=code)
         data = CatalogueEntryUpdateInput(data=request.data)

@@ -75,10 +75,12 @@ NOT_FOUND = OpenApiResponse(description="No such user.")
 
 class UserListApi(APIView):
     queryset = User.objects.all()
+    # Declared so that the schema shows the paginated envelope and its parameters.
+    pagination_class = ApiPagination
 
     @extend_schema(operation_id="users_list", responses=UserOutput(many=True))
     def get(self, request: Request) -> Response:
-        paginator = ApiPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.user_list(), request, view=self)
         return paginator.get_paginated_response(UserOutput(page, many=True).data)
 

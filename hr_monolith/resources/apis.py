@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -16,6 +16,8 @@ from rest_framework.views import APIView
 from hr_monolith.people.models import User
 from hr_monolith.resources import selectors, services
 from hr_monolith.resources.models import AccessLevel, ResourceGrant, resource_code_validator
+
+NO_EMPLOYEE = OpenApiResponse(description="No employee with this id.")
 
 
 class GrantOutput(serializers.Serializer):
@@ -45,13 +47,19 @@ def _resources_body(user_id: str) -> dict:
 class UserResourcesApi(APIView):
     queryset = ResourceGrant.objects.all()
 
-    @extend_schema(responses=ResourcesOutput, description="Slow on purpose: RESOURCES_LATENCY_MS.")
+    @extend_schema(
+        responses={200: ResourcesOutput, 404: NO_EMPLOYEE},
+        description="Slow on purpose: RESOURCES_LATENCY_MS.",
+    )
     def get(self, request: Request, user_id: str) -> Response:
         # Stands in for the real entitlement system, which takes this long to answer.
         time.sleep(settings.RESOURCES_LATENCY_MS / 1000)
         return Response(_resources_body(user_id))
 
-    @extend_schema(request=GrantInput, responses={201: ResourcesOutput})
+    @extend_schema(
+        request=GrantInput,
+        responses={201: ResourcesOutput, 400: OpenApiResponse(description="Field errors."), 404: NO_EMPLOYEE},
+    )
     def post(self, request: Request, user_id: str) -> Response:
         data = GrantInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -65,7 +73,7 @@ class UserResourcesApi(APIView):
 class UserResourceDetailApi(APIView):
     queryset = ResourceGrant.objects.all()
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 404: NO_EMPLOYEE})
     def delete(self, request: Request, user_id: str, resource: str) -> Response:
         try:
             revoked = services.resource_revoke(user_id=user_id, resource=resource)

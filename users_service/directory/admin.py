@@ -57,7 +57,7 @@ class InboxEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(FailedTask)
 class FailedTaskAdmin(ReadOnlyAdmin):
-    """Failed tasks can be re-enqueued (in bulk), not edited: their arguments are the event itself."""
+    """Failed tasks can be re-enqueued (in bulk) or deleted, not edited: their arguments are the event."""
 
     list_display = (
         "failed_at",
@@ -78,6 +78,10 @@ class FailedTaskAdmin(ReadOnlyAdmin):
     def has_change_permission(self, request, obj=None):
         # The change page is the detail view (read-only fields); actions need the permission too.
         return request.user.has_perm("directory.change_failedtask")
+
+    def has_delete_permission(self, request, obj=None):
+        # A row holds an event, personal data included: an operator who settled it may remove it.
+        return request.user.has_perm("directory.delete_failedtask")
 
     @admin.action(description="Re-enqueue the selected failed tasks", permissions=["change"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[FailedTask]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from events import types
 from events.envelope import Envelope
-from users_service.directory import apply_statements
+from events.errors import InvalidMessage
+from users_service.directory import apply_statements, erasure
 from users_service.directory.models import FailedTask, InboxEntry, UserRecord
 
 SNAPSHOT_FIELDS = types.USER_STATE_FIELDS
@@ -40,7 +41,11 @@ def apply_user_event(*, envelope: dict[str, Any], task_name: str) -> ApplyOutcom
     it exists, and the record, inserted or updated only where it is older and not erased. A
     stale event costs one more statement (its inbox outcome).
     """
-    event = Envelope.from_dict(envelope)
+    try:
+        event = Envelope.from_dict(envelope)
+    except InvalidMessage as exc:
+        # jsonschema's message quotes the bad value; the worker logs and stores this error.
+        raise exc.value_free() from None
     if event.event_type not in types.USER_SNAPSHOT_TYPES | {types.USER_ERASED}:
         raise ValueError(f"{event.event_type} is not a user state event")
     now = timezone.now()
@@ -105,7 +110,14 @@ def failed_task_record(
     attempts: int,
     transient: bool,
 ) -> FailedTask:
-    """Keep a task that failed for good; a task that fails again after a re-enqueue updates its row."""
+    """Keep a task that failed for good; a task that fails again after a re-enqueue updates its row.
+
+    A task about a user already erased (a retry that was in flight) is kept redacted: the erase's
+    own clean-up (`erasure.user_forget`) may have run before it failed.
+    """
+    if erasure.erased_user_of(args, kwargs):
+        args, kwargs = erasure.redacted_arguments(args, kwargs)
+        error, traceback = f"{erasure.error_type(error)}: {erasure.REDACTED}", ""
     failed, _ = FailedTask.objects.update_or_create(
         task_id=task_id,
         defaults={
@@ -146,3 +158,14 @@ def failed_task_requeue(*, failed_tasks: Iterable[FailedTask]) -> int:
         failed.save(update_fields=["status", "requeued_at", "requeue_count"])
         sent += 1
     return sent
+
+
+def failed_task_prune(*, older_than: timedelta) -> int:
+    """Delete re-enqueued failed tasks whose re-enqueue is older than `older_than`; returns how many.
+
+    A re-enqueued task that failed again is `failed` once more and stays; rows still `failed`
+    wait for an operator. Their arguments are events, personal data included: none is kept forever.
+    """
+    cutoff = timezone.now() - older_than
+    deleted, _ = FailedTask.objects.filter(status=FailedTask.Status.REQUEUED, requeued_at__lt=cutoff).delete()
+    return deleted

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from users_service.directory import services
+from events.aws import AWS_CALL_ERRORS
+from users_service.bridge.wiring import dead_letter_queue
+from users_service.directory import erasure, services
 from users_service.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -39,3 +43,23 @@ def apply_user_event(self: Any, envelope: dict[str, Any]) -> str:
     # The event, trace, user and task ids come from the task's bound context (users_service/task_context.py).
     log.info("directory: %s %s", event_type, outcome.value, extra={"outcome": outcome.value})
     return outcome.value
+
+
+@shared_task(
+    name="directory.forget_user",
+    autoretry_for=(erasure.NotErasedYet, *TRANSIENT_ERRORS, *AWS_CALL_ERRORS),
+)
+def forget_user(envelope: dict[str, Any]) -> str:
+    """After `user.erased`: redact the user's failed tasks and task results, drop their cache
+    entries and dead letters (docs/privacy.md)."""
+    forgotten = erasure.user_forget(user_id=envelope["aggregate_id"], dead_letters=dead_letter_queue())
+    return (
+        f"failed tasks {forgotten.failed_tasks}, task results {forgotten.task_results}, "
+        f"cache keys {forgotten.cache_keys}, dead letters {forgotten.dead_letters}"
+    )
+
+
+@shared_task(name="directory.prune_failed_tasks")
+def prune_failed_tasks() -> int:
+    """Scheduled daily (users_service/reports/schedules.py): FAILED_TASKS_RETENTION_DAYS."""
+    return services.failed_task_prune(older_than=timedelta(days=settings.FAILED_TASKS_RETENTION_DAYS))

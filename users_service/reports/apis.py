@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -77,12 +78,21 @@ FORMAT_PARAMETER = OpenApiParameter("format", str, enum=["json", "csv"], descrip
 
 
 class ReportRunListApi(ReportApiBase):
-    @extend_schema(parameters=[ReportRunFilter, FORMAT_PARAMETER], responses=ReportRunOutput(many=True))
+    # Declared so that the schema shows the paginated envelope and its parameters.
+    pagination_class = StrictLimitOffsetPagination
+
+    @extend_schema(
+        parameters=[ReportRunFilter, FORMAT_PARAMETER],
+        responses={
+            200: ReportRunOutput(many=True),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="A filter or format it cannot read."),
+        },
+    )
     def get(self, request: Request) -> Response:
         query = ReportRunFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
         runs = selectors.report_run_list(**query.validated_data)
-        paginator = StrictLimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(runs, request, view=self)
         if self.wants_csv(request):
             # One line per run: its summary and headline figures (the rows are in the detail's CSV).
@@ -96,7 +106,14 @@ class ReportRunListApi(ReportApiBase):
 
 
 class ReportRunDetailApi(ReportApiBase):
-    @extend_schema(parameters=[FORMAT_PARAMETER], responses=ReportRunOutput)
+    @extend_schema(
+        parameters=[FORMAT_PARAMETER],
+        responses={
+            200: ReportRunOutput,
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="An unknown format."),
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description="No report run with this id."),
+        },
+    )
     def get(self, request: Request, run_id: int) -> Response:
         try:
             run = selectors.report_run_get(run_id)

@@ -10,9 +10,21 @@ from rest_framework import renderers
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, prefixed with `'` so it reads as text
+    (OWASP); numbers stay numbers. Department names come from the monolith's users: untrusted."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
 
 class CSVRenderer(renderers.BaseRenderer):
-    """A list of flat objects as CSV; the header is the union of their keys in first-seen order."""
+    """A list of flat objects as CSV; the header is the union of their keys in first-seen order.
+    Every text cell is neutralised against formula injection."""
 
     media_type = "text/csv"
     format = "csv"
@@ -26,9 +38,11 @@ class CSVRenderer(renderers.BaseRenderer):
         for row in rows:
             header.extend(key for key in row if key not in header)
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        # CRLF (RFC 4180): the writer then quotes any cell holding a CR or LF, which a bare "\n"
+        # terminator left unquoted, so a department name with a CR split its row in two.
+        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\r\n")
+        writer.writerow({key: neutralised(key) for key in header})
+        writer.writerows({key: neutralised(value) for key, value in row.items()} for row in rows)
         return out.getvalue().encode(self.charset)
 
 

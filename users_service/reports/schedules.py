@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from users_service.directory.tasks import prune_failed_tasks
 from users_service.queues import role_of_task
 from users_service.reports.definitions import REPORTS, Crontab
 from users_service.reports.tasks import cleanup_report_runs, run_report
@@ -27,6 +28,7 @@ from users_service.reports.tasks import cleanup_report_runs, run_report
 BACKEND_CLEANUP = "celery.backend_cleanup"
 BACKEND_CLEANUP_SCHEDULE = Crontab(minute="0", hour="4")
 REPORT_RUNS_CLEANUP_SCHEDULE = Crontab(minute="45", hour="4")
+FAILED_TASKS_PRUNE_SCHEDULE = Crontab(minute="30", hour="4")
 
 
 def report_task_name(report: str) -> str:
@@ -77,6 +79,14 @@ def setup_periodic_tasks(*, reset_schedules: bool = False) -> dict[str, bool]:
         schedule=REPORT_RUNS_CLEANUP_SCHEDULE,
         kwargs={},
         description="Deletes ReportRuns older than REPORTS_RETENTION_DAYS",
+        reset=reset_schedules,
+    )
+    outcome["directory: prune failed tasks"] = _ensure(
+        name="directory: prune failed tasks",
+        task=prune_failed_tasks.name,
+        schedule=FAILED_TASKS_PRUNE_SCHEDULE,
+        kwargs={},
+        description="Deletes re-enqueued failed tasks older than FAILED_TASKS_RETENTION_DAYS",
         reset=reset_schedules,
     )
     # Celery's own cleanup of expired django-celery-results rows (CELERY_RESULT_EXPIRES).

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from tests.users_service.events import new_user_id
 from users_service.reports import services
 
 
@@ -112,3 +113,24 @@ def test_admin_lists_runs_and_shows_figures_rows_and_chart(db, runs):
     assert "<th>total</th><td>3</td>" in detail
     assert "<td>ENG</td><td>2</td>" in detail
     assert "<svg" in detail
+
+
+@pytest.mark.parametrize("department", ['=HYPERLINK("x")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"])
+def test_csv_neutralises_a_department_name_a_spreadsheet_would_run(api_client, db, department):
+    from users_service.directory.models import UserRecord
+
+    UserRecord.objects.create(id=new_user_id(), version=1, department=department, start_date="2020-01-02")
+    run = services.report_run(name="headcount_by_department", period="2026-11-21")
+    response = api_client.get(f"/api/reports/{run.pk}/", {"format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(response.content.decode(), newline="")))
+    assert rows == [{"department": "'" + department, "headcount": "1"}]
+
+
+def test_csv_cells_starting_with_a_carriage_return_are_neutralised_and_numbers_left_alone():
+    from users_service.reports.renderers import CSVRenderer
+
+    text = CSVRenderer().render([{"a": "\rCR", "b": -1, "c": "-1", "d": "ok"}]).decode()
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [
+        ["a", "b", "c", "d"],
+        ["'\rCR", "-1", "'-1", "ok"],
+    ]
