@@ -26,6 +26,8 @@ WORKDIR /app
 # The code stays root's: the app user can read and run it, never change it.
 COPY . .
 RUN chmod 0755 docker/*.sh && python -m compileall -q events hr_monolith users_service docker manage.py
+# Static files of both services under VAR_DIR (root's, like the code), served by whitenoise.
+RUN docker/collectstatic.sh
 
 USER app
 EXPOSE 8000 8001 5555

@@ -1,10 +1,9 @@
 #!/bin/bash
 set -o errexit -o pipefail -o nounset
 
-# gunicorn reads WEB_CONCURRENCY for its worker count. No control socket: it would be created under
-# $HOME, which the read-only image cannot write, and nothing here uses gunicornc.
+# Workers, threads and timeouts: docker/gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS). No control
+# socket: it would be created under $HOME, which the read-only image cannot write.
 exec gunicorn users_service.wsgi:application \
+    --config docker/gunicorn.conf.py \
     --bind 0.0.0.0:8001 \
-    --access-logfile - \
-    --no-control-socket \
-    --graceful-timeout 20
+    --no-control-socket

@@ -212,7 +212,9 @@ class OutboxRelay:
             log.error("outbox: %d rows failed in all (admin: Outbox events, state failed)", failed_in_all)
         return len(parked)
 
-    def run(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
+    def run(
+        self, stop: threading.Event, poll_interval: float = 0.2, on_pass: Callable[[], None] | None = None
+    ) -> None:
         """Relay until `stop` is set; back off with jitter while SNS refuses whole calls; wait
         `poll_interval` only after a pass that found nothing; purge sent rows when due.
 
@@ -222,6 +224,8 @@ class OutboxRelay:
         failures = 0
         while not stop.is_set():
             outcome = self.relay_once()
+            if on_pass is not None:
+                on_pass()
             if self.purge is not None:
                 self.purge.step()
             if outcome.call_failed:

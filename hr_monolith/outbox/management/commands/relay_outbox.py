@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from events.aws import AwsSettings, client
+from events.liveness import Liveness
 from events.publisher import SnsPublisher
 from events.topology import TopologyNames
 from hr_monolith.outbox.relay import OutboxRelay
@@ -53,7 +54,11 @@ class Command(BaseCommand):
                 self._once(relay, stop)
                 return
             self.stdout.write(f"relaying outbox to {topic_arn}")
-            relay.run(stop, poll_interval=settings.RELAY_POLL_INTERVAL)
+            relay.run(
+                stop,
+                poll_interval=settings.RELAY_POLL_INTERVAL,
+                on_pass=Liveness(settings.LIVENESS_FILE).beat,
+            )
             self.stdout.write("relay stopped")
         finally:
             relay.close()

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from events.bridge.poison_limit import BridgeBroken
+from events.liveness import Liveness
 from users_service.bridge.stats_export import StatsExporter
 from users_service.bridge.wiring import build_bridge
 
@@ -47,7 +48,7 @@ class Command(BaseCommand):
         exporting.start()
         self.stdout.write(f"bridge: {threads} loops on {bridge.queue_url}")
         try:
-            bridge.run(stop, threads=threads)
+            bridge.run(stop, threads=threads, on_turn=Liveness(settings.LIVENESS_FILE).beat)
         except BridgeBroken as exc:
             raise CommandError(f"bridge stopped: {exc}") from exc
         finally:
