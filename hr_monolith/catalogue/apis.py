@@ -61,7 +61,6 @@ class CatalogueListApi(CatalogueKindApi):
 
 
 class CatalogueDetailApi(CatalogueKindApi):
-
     @extend_schema(responses={200: CatalogueEntryOutput, 404: OpenApiResponse(description="No such code.")})
     def get(self, request: Request, code: str) -> Response:
         entry = get_object_or_404(CATALOGUE_MODELS[self.kind], code=code)

@@ -85,4 +85,3 @@ def backfill_batch(run: OutboxBackfill, *, batch_size: int) -> int:
         run.emitted += written
         run.save(update_fields=["last_user_id", "emitted", "updated_at"])
         return written
-
