@@ -96,6 +96,16 @@ def find_topic_arn(sns: Any, name: str) -> str:
     raise TopologyMissing(f"SNS topic {name!r} does not exist: run `manage.py hr provision_topology` first")
 
 
+def find_queue_url(sqs: Any, name: str) -> str:
+    """The URL of the queue `name`, never creating it (needs `sqs:GetQueueUrl` only)."""
+    try:
+        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist as exc:
+        raise TopologyMissing(
+            f"SQS queue {name!r} does not exist: run `manage.py hr provision_topology` first"
+        ) from exc
+
+
 def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
     """The queue's resource policy: SNS may send to it on behalf of our topic, and no one else is
     granted anything. (Principals of the account itself still need an IAM permission to send: give

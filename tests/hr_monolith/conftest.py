@@ -21,8 +21,13 @@ def catalogue_entries(db):
 
 
 #: Models whose add/change/delete permissions an HR clerk's account holds (the writes of the API).
-WRITABLE_MODELS = ("people.user", "resources.resourcegrant", "catalogue.department", "catalogue.position",
-                   "catalogue.location")
+WRITABLE_MODELS = (
+    "people.user",
+    "resources.resourcegrant",
+    "catalogue.department",
+    "catalogue.position",
+    "catalogue.location",
+)
 
 
 def token_client(account) -> APIClient:

@@ -23,7 +23,9 @@ def test_provision_topology_creates_the_topic_queue_dlq_and_subscription(sns, sq
     queue_url = sqs.get_queue_url(QueueName=names.queue)["QueueUrl"]
     dlq_url = sqs.get_queue_url(QueueName=names.dlq)["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     redrive = json.loads(attributes["RedrivePolicy"])
     assert (redrive["deadLetterTargetArn"], int(redrive["maxReceiveCount"])) == (dlq_arn, 4)
     [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]

@@ -125,11 +125,8 @@ class Targets:
         code = f"R{n}"
         if kind in ("departments", "positions", "locations"):
             catalogue.catalogue_entry_create(kind=kind, code=code, name="Role")
-        path = (
-            "/"
-            + route.replace("<uuid:user_id>", str(user.id))
-            .replace("<str:resource>", "vpn")
-            .replace("<str:code>", code)
+        path = "/" + route.replace("<uuid:user_id>", str(user.id)).replace("<str:resource>", "vpn").replace(
+            "<str:code>", code
         )
         body: dict | None = None
         if route == "api/users/":

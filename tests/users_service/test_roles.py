@@ -85,11 +85,8 @@ def targets(monolith: FakeMonolith):
     )
 
     def call(route: str, method: str) -> Call:
-        path = (
-            "/"
-            + route.replace("<uuid:user_id>", user_id)
-            .replace("<str:kind>", "departments")
-            .replace("<int:run_id>", str(run.pk))
+        path = "/" + route.replace("<uuid:user_id>", user_id).replace("<str:kind>", "departments").replace(
+            "<int:run_id>", str(run.pk)
         )
         return Call(path, {"anything": 1} if method != "GET" else None)
 

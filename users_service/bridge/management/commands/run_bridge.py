@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from events.bridge.poison_limit import BridgeBroken
 from events.liveness import Liveness
+from events.topology import TopologyMissing
 from users_service.bridge.stats_export import StatsExporter
 from users_service.bridge.wiring import build_bridge
 
@@ -33,7 +34,10 @@ class Command(BaseCommand):
     def handle(self, *args, threads: int, **options):
         if threads < 1:
             raise CommandError("--threads must be at least 1")
-        bridge = build_bridge()
+        try:
+            bridge = build_bridge()
+        except TopologyMissing as exc:
+            raise CommandError(str(exc)) from exc
         stop = threading.Event()
 
         def request_stop(signum, _frame):
