@@ -29,6 +29,8 @@ RUN chmod 0755 docker/*.sh && python -m compileall -q events hr_monolith users_s
 # Each service's Prometheus multiprocess directory (a volume in compose, shared by the service's
 # containers): owned by the app user, which a fresh named volume copies from the image.
 RUN mkdir -p var/prometheus/hr var/prometheus/users && chown -R app:app var
+# Static files of both services under VAR_DIR (root's, like the code), served by whitenoise.
+RUN docker/collectstatic.sh
 
 USER app
 EXPOSE 8000 8001 5555

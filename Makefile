@@ -6,7 +6,7 @@ B ?=
 # Extra arguments for `make lock`, e.g. LOCK_ARGS="--upgrade-package celery" (pins are kept otherwise).
 LOCK_ARGS ?=
 
-.PHONY: install run test test-localstack lint bench localstack lock clean
+.PHONY: install run test test-localstack lint bench localstack lock clean compose-smoke
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,11 @@ bench: install
 
 localstack: install
 	$(PY) -m devstack.localstack
+
+# docker-compose.yml's services run natively as compose would run them, in private network and mount
+# namespaces (root), then a user end to end (docs/compose-smoke.md). Non-zero if anything fails.
+compose-smoke: install
+	$(PY) -m devstack.compose_smoke
 
 # Compile pyproject.toml's dependencies into the two lock files (universal: any platform, Python 3.11).
 # Existing pins are kept unless LOCK_ARGS asks for an upgrade; the dev lock is held to the runtime pins.

@@ -1,10 +1,21 @@
-"""Container health checks without curl: `url URL` (200 expected) or `tcp HOST:PORT ...` (all answer)."""
+"""Container health checks without curl: `url URL` (200 expected), `tcp HOST:PORT ...` (all answer),
+or `alive MAX_AGE` (the process touched its LIVENESS_FILE within MAX_AGE seconds: events/liveness.py).
+
+Run every few seconds inside the container: it starts in a few milliseconds and imports nothing of
+Django or Celery (the worker's check used to start the Celery CLI, a second of CPU each time)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import urllib.request
+from pathlib import Path
+
+# The code's directory, for `events.liveness`, whatever the working directory of the check.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from events.liveness import is_alive
 
 
 def url_ok(url: str) -> bool:
@@ -26,8 +37,15 @@ def tcp_ok(address: str) -> bool:
         return False
 
 
+def alive(max_age: str) -> bool:
+    path = os.environ.get("LIVENESS_FILE")
+    return bool(path) and is_alive(path, float(max_age))
+
+
 def main(argv: list[str]) -> int:
     mode, targets = argv[0], argv[1:]
+    if mode == "alive":
+        return 0 if len(targets) == 1 and alive(targets[0]) else 1
     check = {"url": url_ok, "tcp": tcp_ok}[mode]
     return 0 if targets and all(check(target) for target in targets) else 1
 

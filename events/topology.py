@@ -80,6 +80,32 @@ def ensure_topology(sns: Any, sqs: Any, names: TopologyNames | None = None) -> T
     return Topology(topic_arn, queue_url, queue_arn, dlq_url, dlq_arn, subscription_arn)
 
 
+class TopologyMissing(LookupError):
+    """A part of the topology is not there: provisioning (`manage.py hr provision_topology`, the
+    LocalStack init script, or the infrastructure's own tooling on AWS) has not run."""
+
+
+def find_topic_arn(sns: Any, name: str) -> str:
+    """The ARN of the topic `name`, never creating it: the processes that publish or consume hold
+    no permission to create topics (docs/aws.md), so a missing topic is a deployment error to name,
+    not something to paper over. Needs `sns:ListTopics` only."""
+    for page in sns.get_paginator("list_topics").paginate():
+        for topic in page.get("Topics", []):
+            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                return topic["TopicArn"]
+    raise TopologyMissing(f"SNS topic {name!r} does not exist: run `manage.py hr provision_topology` first")
+
+
+def find_queue_url(sqs: Any, name: str) -> str:
+    """The URL of the queue `name`, never creating it (needs `sqs:GetQueueUrl` only)."""
+    try:
+        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist as exc:
+        raise TopologyMissing(
+            f"SQS queue {name!r} does not exist: run `manage.py hr provision_topology` first"
+        ) from exc
+
+
 def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
     """The queue's resource policy: SNS may send to it on behalf of our topic, and no one else is
     granted anything. (Principals of the account itself still need an IAM permission to send: give

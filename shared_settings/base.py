@@ -72,6 +72,9 @@ MIDDLEWARE = [
     # First: the latency it measures includes every middleware below (shared_settings/http_metrics.py).
     "shared_settings.http_metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware, as whitenoise asks: the collected static files (admin, browsable
+    # API) are served by the web process itself with DJANGO_DEBUG off, with far-future caching.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Early, so that every later record of the request carries its trace id.
     "shared_settings.middleware.TraceContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -158,6 +161,17 @@ TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# Compressed copies (gzip) beside each collected file; no manifest, so a template that names a file
+# renders without a prior collectstatic (tests, `make run`). The image collects at build time
+# (docker/collectstatic.sh): each service's STATIC_ROOT is under VAR_DIR.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# A file the long-running processes (relay, bridge, workers, beat) touch while their loop turns, and
+# their container's health check reads (docker/healthcheck.py alive); empty: no file is written.
+LIVENESS_FILE = env.str("LIVENESS_FILE", default="")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 # JSON lines (one object a record, for a log pipeline) or a readable line (`make run`): see

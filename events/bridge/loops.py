@@ -115,11 +115,19 @@ class Bridge:
         return self._handler.handle(messages) if messages else BatchOutcome()
 
     # -- the loops ---------------------------------------------------------
-    def run_loop(self, stop: threading.Event, handler: BatchHandler | None = None) -> None:
-        """Receive and handle batches until `stop` is set; a batch taken in hand is always finished."""
+    def run_loop(
+        self,
+        stop: threading.Event,
+        handler: BatchHandler | None = None,
+        on_turn: Callable[[], None] | None = None,
+    ) -> None:
+        """Receive and handle batches until `stop` is set; a batch taken in hand is always finished.
+        `on_turn` is called once per turn of the loop (the liveness file)."""
         handler = handler or self._handler
         failures = 0
         while not stop.is_set():
+            if on_turn is not None:
+                on_turn()
             try:
                 messages = self.receive(handler)
                 if messages and not self.in_hand.take(stop):
@@ -141,15 +149,16 @@ class Bridge:
         """The loop's wait after `failures` transient failures in a row (events.backoff)."""
         return Backoff(base=0.25, cap=self.max_backoff_seconds).delay(failures)
 
-    def run(self, stop: threading.Event, threads: int = 1) -> None:
+    def run(self, stop: threading.Event, threads: int = 1, on_turn: Callable[[], None] | None = None) -> None:
         """Run `threads` receive loops until `stop` is set, then wait for the batches in hand (not for
-        the long polls). Re-raises the first error that stopped a loop (`BridgeBroken`, or a bug)."""
+        the long polls). Re-raises the first error that stopped a loop (`BridgeBroken`, or a bug).
+        `on_turn` is called by every loop at each turn: any loop turning keeps the process alive."""
         errors: list[BaseException] = []
 
         def loop() -> None:
             try:
                 handler = self.handler(self.new_sqs_client()) if self.new_sqs_client else self._handler
-                self.run_loop(stop, handler)
+                self.run_loop(stop, handler, on_turn)
             except BridgeBroken as exc:
                 log.error("%s", exc)
                 errors.append(exc)

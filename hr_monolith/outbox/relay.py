@@ -239,10 +239,16 @@ class OutboxRelay:
             log.error("outbox: %d rows failed in all (admin: Outbox events, state failed)", failed_in_all)
         return len(parked)
 
-    def run(self, stop: threading.Event, poll_interval: float = 0.2, wake: OutboxWake | None = None) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        poll_interval: float = 0.2,
+        wake: OutboxWake | None = None,
+        on_pass: Callable[[], None] | None = None,
+    ) -> None:
         """Relay until `stop` is set; back off with jitter while SNS refuses whole calls; after a pass
         that found nothing wait for `wake` (a commit announced) or `poll_interval`, whichever comes
-        first; purge sent rows when due.
+        first; purge sent rows when due. `on_pass` is called after every pass (the liveness file).
 
         `stop` is checked between passes only, so the batch in hand is always finished and marked.
         Entries SNS refuses one by one do not slow the loop: each waits out its own backoff.
@@ -251,6 +257,8 @@ class OutboxRelay:
         failures = 0
         while not stop.is_set():
             outcome = self.relay_once()
+            if on_pass is not None:
+                on_pass()
             if self.purge is not None:
                 self.purge.step()
             if outcome.call_failed:

@@ -22,8 +22,20 @@ METHOD_READERS = {"str", "int", "float", "bool", "list", "redis_url", "get", "ge
 FUNCTION_READERS = {"database"}
 #: The modules each service's processes read the environment in (events/ is imported by both).
 SERVICE_MODULES = {
-    "hr": ["shared_settings/base.py", "hr_monolith/settings.py", "events/aws.py", "events/topology.py"],
-    "users": ["shared_settings/base.py", "users_service/settings.py", "events/aws.py", "events/topology.py"],
+    "hr": [
+        "shared_settings/base.py",
+        "hr_monolith/settings.py",
+        "events/aws.py",
+        "events/topology.py",
+        "docker/gunicorn.conf.py",
+    ],
+    "users": [
+        "shared_settings/base.py",
+        "users_service/settings.py",
+        "events/aws.py",
+        "events/topology.py",
+        "docker/gunicorn.conf.py",
+    ],
 }
 
 

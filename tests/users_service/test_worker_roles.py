@@ -158,4 +158,5 @@ def test_compose_has_one_worker_service_per_role_named_as_in_the_procfile():
     script = (ROOT / "docker" / "users-worker.sh").read_text()
     assert 'exec python manage.py users run_worker "${USERS_WORKER_ROLE}"' in script
     for name in workers:
-        assert "${USERS_WORKER_ROLE}@$$HOSTNAME" in " ".join(services[name]["healthcheck"]["test"])
+        # The consumer's liveness file (users_service/celery.py), not an `inspect ping` broadcast.
+        assert services[name]["healthcheck"]["test"][2:4] == ["docker/healthcheck.py", "alive"], name

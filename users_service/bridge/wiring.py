@@ -11,7 +11,7 @@ from events.bridge import Bridge, BridgeStats
 from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.bridge.dlq import DeadLetterQueue
 from events.bridge.poison_limit import PoisonLimit
-from events.topology import TopologyNames, ensure_topology
+from events.topology import TopologyNames, find_queue_url, find_topic_arn
 from users_service.bridge.handoff import DatabaseHandOffLog
 from users_service.bridge.stats_export import bridge_stats
 from users_service.celery import app as celery_app
@@ -36,20 +36,26 @@ def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
     aws = AwsSettings.from_env()
     sqs = bridge_sqs_client(aws)
     names = TopologyNames.from_env()
-    top = ensure_topology(client("sns", aws), sqs, names)
+    # Looked up, never created or changed: provisioning is `hr provision_topology`'s, and on AWS the
+    # bridge's role may only receive, delete, change visibility and dead-letter (docs/aws.md).
+    queue_url = find_queue_url(sqs, names.queue)
+    dlq_url = find_queue_url(sqs, names.dlq)
+    allowed_topic_arns = settings.BRIDGE_ALLOWED_TOPIC_ARNS or [
+        find_topic_arn(client("sns", aws), names.topic)
+    ]
     return Bridge(
         sqs=sqs,
         # A client per loop: loops sharing one contend on its connection pool (bench/bridge_drain).
         new_sqs_client=lambda: bridge_sqs_client(aws),
-        queue_url=top.queue_url,
-        dlq_url=top.dlq_url,
+        queue_url=queue_url,
+        dlq_url=dlq_url,
         publisher=CeleryTaskPublisher(
             celery_app,
             connect_timeout=settings.BRIDGE_BROKER_CONNECT_TIMEOUT,
             socket_timeout=settings.BRIDGE_BROKER_SOCKET_TIMEOUT,
         ),
         routes=ROUTES,
-        allowed_topic_arns=settings.BRIDGE_ALLOWED_TOPIC_ARNS or [top.topic_arn],
+        allowed_topic_arns=allowed_topic_arns,
         # The subscription and the bridge read the same setting: they cannot disagree.
         raw_delivery=names.raw_delivery,
         wait_seconds=settings.BRIDGE_WAIT_SECONDS,

@@ -24,6 +24,8 @@ from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 from redis.exceptions import LockError
 
+from events.liveness import Liveness
+
 log = logging.getLogger(__name__)
 
 BEAT_LOCK_KEY = "users-service:celery-beat-lock"
@@ -43,6 +45,7 @@ class GuardedDatabaseScheduler(DatabaseScheduler):
         self._lock = self._redis.lock(BEAT_LOCK_KEY, timeout=self._lock_ttl, thread_local=False)
         self._holding = False
         self._standing_by_logged = False
+        self._liveness = Liveness(settings.LIVENESS_FILE)
         super().__init__(*args, **kwargs)
 
     def install_default_entries(self, data: Any) -> None:
@@ -81,6 +84,8 @@ class GuardedDatabaseScheduler(DatabaseScheduler):
         return max(self._lock_ttl / 3, 0.5)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        # Standing by is alive too: the check asks whether the loop turns, not whether it schedules.
+        self._liveness.beat()
         if not self._holds_lock():
             return self._renew_interval
         self._record_tick()

@@ -11,8 +11,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from events.aws import AwsSettings, client
+from events.liveness import Liveness
 from events.publisher import SnsPublisher
-from events.topology import TopologyNames
+from events.topology import TopologyMissing, TopologyNames, find_topic_arn
 from hr_monolith.outbox.relay import OutboxRelay
 from hr_monolith.outbox.services import PurgeSchedule
 from hr_monolith.outbox.wake import outbox_wake
@@ -31,7 +32,11 @@ class Command(BaseCommand):
             raise CommandError("--batch-size and --in-flight must be at least 1")
         aws = AwsSettings.from_env()
         sns = client("sns", aws)
-        topic_arn = sns.create_topic(Name=TopologyNames.from_env().topic)["TopicArn"]
+        # Found, never created: provisioning is provision_topology's; the relay may only publish.
+        try:
+            topic_arn = find_topic_arn(sns, TopologyNames.from_env().topic)
+        except TopologyMissing as exc:
+            raise CommandError(str(exc)) from exc
         purge = None
         if settings.OUTBOX_PURGE_INTERVAL > 0 and not once:
             purge = PurgeSchedule(
@@ -56,7 +61,12 @@ class Command(BaseCommand):
             wake = outbox_wake()
             self.stdout.write(f"relaying outbox to {topic_arn} (idle: {type(wake).__name__})")
             try:
-                relay.run(stop, poll_interval=settings.RELAY_POLL_INTERVAL, wake=wake)
+                relay.run(
+                    stop,
+                    poll_interval=settings.RELAY_POLL_INTERVAL,
+                    wake=wake,
+                    on_pass=Liveness(settings.LIVENESS_FILE).beat,
+                )
             finally:
                 wake.close()
             self.stdout.write("relay stopped")

@@ -16,6 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from prometheus_client import multiprocess
 
 from events.bridge.poison_limit import BridgeBroken
+from events.liveness import Liveness
+from events.topology import TopologyMissing
 from users_service.bridge.handoff import sweep_until
 from users_service.bridge.stats_export import StatsExporter
 from users_service.bridge.wiring import build_bridge
@@ -35,7 +37,10 @@ class Command(BaseCommand):
     def handle(self, *args, threads: int, **options):
         if threads < 1:
             raise CommandError("--threads must be at least 1")
-        bridge = build_bridge()
+        try:
+            bridge = build_bridge()
+        except TopologyMissing as exc:
+            raise CommandError(str(exc)) from exc
         stop = threading.Event()
 
         def request_stop(signum, _frame):
@@ -55,7 +60,7 @@ class Command(BaseCommand):
         sweeping.start()
         self.stdout.write(f"bridge: {threads} loops on {bridge.queue_url}")
         try:
-            bridge.run(stop, threads=threads)
+            bridge.run(stop, threads=threads, on_turn=Liveness(settings.LIVENESS_FILE).beat)
         except BridgeBroken as exc:
             raise CommandError(f"bridge stopped: {exc}") from exc
         finally:
