@@ -6,7 +6,14 @@ from __future__ import annotations
 from kombu import Queue
 
 from shared_settings.base import *  # noqa: F403 - the base both services share
-from shared_settings.base import DJANGO_APPS, TIME_ZONE, VAR_DIR, axes_cooloff_message, database
+from shared_settings.base import (
+    DJANGO_APPS,
+    SPECTACULAR_DOCS_OFFLINE,
+    TIME_ZONE,
+    VAR_DIR,
+    axes_cooloff_message,
+    database,
+)
 from shared_settings.env import env
 from users_service import queues
 
@@ -66,6 +73,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its UI need a login like the API they describe.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    **SPECTACULAR_DOCS_OFFLINE,
 }
 
 # --- Redis: the broker and the cache are separate roles ----------------------
