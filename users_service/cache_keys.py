@@ -39,3 +39,8 @@ def generation(key: str) -> str:
 def throttle(ident: str, window: int) -> str:
     """The request counter of one client (`ident`, DRF's throttle key) in one fixed time window."""
     return f"{KEY_VERSION}:throttle:{ident}:{window}"
+
+
+def ops_worker_status() -> str:
+    """The `/ops/` page's last Celery ping answer (kept seconds: a ping waits out its timeout)."""
+    return f"{KEY_VERSION}:ops:worker-status"

@@ -201,3 +201,9 @@ REPORTS_RETENTION_DAYS = env.int("REPORTS_RETENTION_DAYS", default=90)
 REPORTS_BEAT_LOCK_URL = env.redis_url("REPORTS_BEAT_LOCK_URL", default=CELERY_BROKER_URL)
 REPORTS_BEAT_LOCK_TTL = env.float("REPORTS_BEAT_LOCK_TTL", default=30.0)
 RECONCILIATION_PAGE_SIZE = env.int("RECONCILIATION_PAGE_SIZE", default=200)
+
+# --- the /ops/ page -----------------------------------------------------------
+# The page reloads itself this often (seconds; 0: never).
+OPS_REFRESH_SECONDS = env.int("OPS_REFRESH_SECONDS", default=30)
+# Flower's address, linked from the page when set (`make run` starts Flower on 127.0.0.1:5555).
+FLOWER_URL = env.str("FLOWER_URL", default="")
