@@ -24,7 +24,15 @@ POSTGRES_MARKER = "postgres"
 RUNS = [
     (
         "hr_monolith.settings",
-        ["tests/events", "tests/hr_monolith", "tests/e2e", "tests/compose", "tests/bench", "tests/settings"],
+        [
+            "tests/events",
+            "tests/hr_monolith",
+            "tests/e2e",
+            "tests/compose",
+            "tests/bench",
+            "tests/settings",
+            "tests/browser",
+        ],
         f"not {POSTGRES_MARKER}",
     ),
     ("users_service.settings", ["tests/users_service"], f"not {POSTGRES_MARKER}"),
