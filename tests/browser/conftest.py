@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,8 +37,11 @@ from devstack.stack import (
 )
 from events.aws import AwsSettings, client
 from events.bridge.dead_letters import DLQ_DETAIL_ATTRIBUTE, DLQ_REASON_ATTRIBUTE
+from users_service import queues
 
 ADMIN_USER, ADMIN_PASSWORD = "admin", "browser-admin-pw"
+#: Employees of the demo data: their events are what the pipeline carries before the pages open.
+DEMO_USERS = 40
 SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
 #: Dead letters put in the DLQ for the DLQ admin page: (reason, detail, body).
 DEAD_LETTERS = (
@@ -67,6 +71,8 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def servers(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory) -> Iterator[Servers]:
+    """Both web servers, and the pipeline between them (relay, bridge, one worker per role), so
+    that `/ops/` shows a stack at work: the demo's events applied, workers answering, reports run."""
     workdir: Path = tmp_path_factory.mktemp("browser")
     hr_port, users_port = free_port(), free_port()
     env = stack_env(
@@ -76,15 +82,23 @@ def servers(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory
         CELERY_BROKER_URL=f"{redis_server.url}/4",
         CACHE_REDIS_URL=f"{redis_server.url}/5",
         MONOLITH_URL=f"http://127.0.0.1:{hr_port}",
+        BRIDGE_WAIT_SECONDS="1",
         # The page is looked at once: no reload in the middle of a check.
         OPS_REFRESH_SECONDS="0",
     )
     topology = create_topology(env)
-    for service in ("hr", "users"):
+
+    def set_up(service: str) -> str:
         manage(service, "migrate", "--noinput", env=env)
-        ensure_admin(service, username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
-    env["MONOLITH_API_TOKEN"] = ensure_service_account("hr", username="users-service", env=env)
-    manage("hr", "load_demo_data", "--users", "40", env=env)
+        token = ensure_admin(service, username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
+        if service == "hr":
+            env["MONOLITH_API_TOKEN"] = ensure_service_account("hr", username="users-service", env=env)
+            manage("hr", "load_demo_data", "--users", str(DEMO_USERS), env=env)
+        return token
+
+    # The two services' databases are independent: set them up side by side (each step is a process).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        users_token = dict(zip(("hr", "users"), pool.map(set_up, ("hr", "users")), strict=True))["users"]
     sqs = client("sqs", AwsSettings.from_env(env))
     for reason, detail, body in DEAD_LETTERS:
         attributes = {DLQ_REASON_ATTRIBUTE: reason, DLQ_DETAIL_ATTRIBUTE: detail}
@@ -97,6 +111,13 @@ def servers(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory
     commands = {
         "hr-web": [*MANAGE, "hr", "runserver", f"127.0.0.1:{hr_port}", "--noreload"],
         "users-web": [*MANAGE, "users", "runserver", f"127.0.0.1:{users_port}", "--noreload"],
+        "hr-relay": [*MANAGE, "hr", "relay_outbox"],
+        "users-bridge": [*MANAGE, "users", "run_bridge"],
+        # One worker per role, as the Procfile starts them (one process each: the machine is shared).
+        **{
+            f"users-worker-{role}": [*MANAGE, "users", "run_worker", role, "--concurrency", "1"]
+            for role in queues.ROLES
+        },
     }
     try:
         for name, command in commands.items():
@@ -105,15 +126,33 @@ def servers(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory
             ).start()
         for url in (found.hr_url, found.users_url):
             wait_until(lambda url=url: _healthy(url), timeout=60, what=url)
+        wait_until(
+            lambda: _user_count(found.users_url, users_token) == DEMO_USERS,
+            timeout=90,
+            what="the demo's users applied in the users service",
+            interval=0.5,
+        )
         # One process for every report (reconciliation reads the monolith just started).
         code = "from users_service.reports.services import report_run\n" + "".join(
             f"report_run(name={name!r}, force=True)\n" for name in REPORTS
         )
         manage("users", "shell", "-c", code, env=env)
         yield found
+    except (TimeoutError, RuntimeError) as exc:
+        pytest.fail(f"{exc}\n{found.logs()}")
     finally:
         for process in found.processes.values():
             process.stop()
+
+
+def _user_count(url: str, token: str) -> int | None:
+    try:
+        response = requests.get(
+            f"{url}/api/users/", params={"limit": 1}, headers={"Authorization": f"Token {token}"}, timeout=2
+        )
+        return response.json().get("count") if response.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return None
 
 
 @dataclass

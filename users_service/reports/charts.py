@@ -29,7 +29,8 @@ def _chart(kind: type[pygal.graph.graph.Graph], title: str, **options: object) -
 
 
 def _minute_chart(kind: type[pygal.graph.graph.Graph], title: str, throughput: Throughput):
-    chart = _chart(kind, title, show_minor_x_labels=False, x_labels_major_every=10, show_dots=False)
+    # Small dots: a minute between two empty ones is a point with no line to draw it.
+    chart = _chart(kind, title, show_minor_x_labels=False, x_labels_major_every=10, dots_size=2)
     chart.x_labels = [minute.start.strftime("%H:%M") for minute in throughput.minutes]
     return chart
 
