@@ -2,8 +2,9 @@
 server) and one Chromium driven by Playwright, for the pages people look at in a browser.
 
 The browser is Debian's `chromium` (devstack/chromium.py installs it with apt-get when root and
-it is missing), never Playwright's own download. One browser and one context for the whole
-session: both admins are logged into the same cookie jar, as a person's browser would be.
+it is missing), never Playwright's own download. One browser and one context for the package:
+both admins are logged into the same cookie jar, as a person's browser would be. The fixtures
+end with the package, so that Playwright's event loop is gone before any later test uses the ORM.
 Every request to a host other than the two servers is refused and recorded.
 
 `UPDATE_SCREENSHOTS=1` saves a screenshot of each page checked under docs/screenshots/.
@@ -69,7 +70,7 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def servers(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory) -> Iterator[Servers]:
     """Both web servers, and the pipeline between them (relay, bridge, one worker per role), so
     that `/ops/` shows a stack at work: the demo's events applied, workers answering, reports run."""
@@ -164,7 +165,7 @@ class Browsing:
     foreign_requests: list[str] = field(default_factory=list)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browsing(servers: Servers) -> Iterator[Browsing]:
     try:
         executable = chromium_binary(allow_system_install=True)
@@ -242,7 +243,7 @@ def log_in(page, base_url: str) -> None:
     page.wait_for_url(f"{base_url}/admin/")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def logged_in(browsing: Browsing, servers: Servers) -> Servers:
     """Both admins logged in, one after the other, in the session's one browser context."""
     tab = browsing.context.new_page()
