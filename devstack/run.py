@@ -8,15 +8,24 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
 
 from devstack.moto import MotoServer, moto_answers
-from devstack.processes import ManagedProcess, port_open
+from devstack.processes import ManagedProcess, port_open, wait_until
 from devstack.redis import RedisServer, redis_answers
 from devstack.stack import BASE_DIR, create_topology, ensure_admin, ensure_service_account, manage, stack_env
 
 MOTO_PORT = 5000
 REDIS_PORT = 6379
 WEB_PORTS = {"monolith": 8000, "users service": 8001}
+FLOWER_PORT = 5555
+#: Computed once as the stack comes up, so that `/ops/` shows every report at once. Reconciliation
+#: first: it fills the read model from the monolith's API even while the demo's events are in flight.
+START_REPORTS = ("reconciliation", "headcount_by_department", "joiners_and_leavers", "pipeline_health")
+#: How long the first reports wait for both web servers to answer `/health/`.
+START_REPORTS_WAIT = 120
 ADMIN_USER = os.environ.get("DEMO_ADMIN_USER", "admin")
 ADMIN_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "admin")
 
@@ -31,7 +40,7 @@ def main() -> int:
     owned: list[ManagedProcess] = []
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        for name, port in WEB_PORTS.items():
+        for name, port in {**WEB_PORTS, "Flower": FLOWER_PORT}.items():
             if port_open(port):
                 say(f"port {port} (the {name}) is already in use: stop what runs there first")
                 return 1
@@ -68,6 +77,9 @@ def main() -> int:
             "hr", username="users-service", env=env, permissions=("outbox.view_outboxevent",)
         )
         env.setdefault("MONOLITH_API_TOKEN", service_token)
+        # Flower as compose runs it (basic auth required), with the admin login; linked from /ops/.
+        env.setdefault("FLOWER_BASIC_AUTH", f"{ADMIN_USER}:{ADMIN_PASSWORD}")
+        env.setdefault("FLOWER_URL", f"http://127.0.0.1:{FLOWER_PORT}")
         say("loading demo data")
         manage("hr", "load_demo_data", env=env)
         print_banner(hr_token, users_token)
@@ -77,7 +89,10 @@ def main() -> int:
         honcho = subprocess.Popen(
             [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=BASE_DIR, env=env
         )
-        stopping = []
+        stopping: list[bool] = []
+        threading.Thread(
+            target=run_start_reports, args=(env, stopping), name="start-reports", daemon=True
+        ).start()
 
         def stop_honcho(*_: object) -> None:
             stopping.append(True)
@@ -97,6 +112,36 @@ def main() -> int:
             process.stop()
 
 
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def run_start_reports(env: dict, stopping: list[bool]) -> None:
+    """Once both web servers answer, compute each report for its current period (again, if it ran)."""
+    try:
+        wait_until(
+            lambda: bool(stopping) or all(_healthy(port) for port in WEB_PORTS.values()),
+            timeout=START_REPORTS_WAIT,
+            what="the web servers",
+            interval=1,
+        )
+    except TimeoutError as exc:
+        say(f"reports not computed at start: {exc}")
+        return
+    for name in START_REPORTS:
+        if stopping:
+            return
+        try:
+            manage("users", "run_report", name, "--force", "--no-progress", env=env)
+            say(f"report {name} computed (http://127.0.0.1:{WEB_PORTS['users service']}/ops/)")
+        except RuntimeError as exc:
+            say(f"report {name} not computed: {str(exc).splitlines()[-1]}")
+
+
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -108,6 +153,7 @@ def print_banner(hr_token: str, users_token: str) -> None:
  HR monolith     http://127.0.0.1:8000/api/users/   admin: http://127.0.0.1:8000/admin/
  users service   http://127.0.0.1:8001/api/users/   admin: http://127.0.0.1:8001/admin/
  API docs        http://127.0.0.1:8000/api/docs/    http://127.0.0.1:8001/api/docs/
+ operations      http://127.0.0.1:8001/ops/         Flower: http://127.0.0.1:{FLOWER_PORT}/
  admin login     {ADMIN_USER} / {ADMIN_PASSWORD}   (both services)
  API token       monolith:      {hr_token}
                  users service: {users_token}

@@ -37,6 +37,7 @@ RUNS = [
             "tests/compose",
             "tests/bench",
             "tests/settings",
+            "tests/browser",
         ],
         f"not {POSTGRES_MARKER}",
     ),

@@ -4,7 +4,13 @@ each variable with its default; the shared part is in shared_settings/base.py.""
 from __future__ import annotations
 
 from shared_settings.base import *  # noqa: F403 - the base both services share
-from shared_settings.base import DJANGO_APPS, VAR_DIR, axes_cooloff_message, database
+from shared_settings.base import (
+    DJANGO_APPS,
+    SPECTACULAR_DOCS_OFFLINE,
+    VAR_DIR,
+    axes_cooloff_message,
+    database,
+)
 from shared_settings.env import env
 from shared_settings.prometheus import use_multiprocess_dir
 
@@ -63,6 +69,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its UI need a login like the API they describe.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    **SPECTACULAR_DOCS_OFFLINE,
 }
 
 # --- events (SNS) ------------------------------------------------------------

@@ -45,3 +45,8 @@ def of_user(user_id: uuid.UUID | str) -> list[str]:
     """Every key that holds something of one user: what an erase deletes."""
     key = resources(user_id)
     return [key, fill_lock(key), generation(key)]
+
+
+def ops_worker_status() -> str:
+    """The `/ops/` page's last Celery ping answer (kept seconds: a ping waits out its timeout)."""
+    return f"{KEY_VERSION}:ops:worker-status"

@@ -6,7 +6,15 @@ from __future__ import annotations
 from kombu import Queue
 
 from shared_settings.base import *  # noqa: F403 - the base both services share
-from shared_settings.base import DJANGO_APPS, MIDDLEWARE, TIME_ZONE, VAR_DIR, axes_cooloff_message, database
+from shared_settings.base import (
+    DJANGO_APPS,
+    MIDDLEWARE,
+    SPECTACULAR_DOCS_OFFLINE,
+    TIME_ZONE,
+    VAR_DIR,
+    axes_cooloff_message,
+    database,
+)
 from shared_settings.env import env
 from shared_settings.prometheus import use_multiprocess_dir
 from users_service import queues
@@ -82,6 +90,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its UI need a login like the API they describe.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    **SPECTACULAR_DOCS_OFFLINE,
 }
 
 # --- Redis: the broker and the cache are separate roles ----------------------
@@ -230,3 +239,9 @@ REPORTS_RETENTION_DAYS = env.int("REPORTS_RETENTION_DAYS", default=90)
 REPORTS_BEAT_LOCK_URL = env.redis_url("REPORTS_BEAT_LOCK_URL", default=CELERY_BROKER_URL)
 REPORTS_BEAT_LOCK_TTL = env.float("REPORTS_BEAT_LOCK_TTL", default=30.0)
 RECONCILIATION_PAGE_SIZE = env.int("RECONCILIATION_PAGE_SIZE", default=200)
+
+# --- the /ops/ page -----------------------------------------------------------
+# The page reloads itself this often (seconds; 0: never).
+OPS_REFRESH_SECONDS = env.int("OPS_REFRESH_SECONDS", default=30)
+# Flower's address, linked from the page when set (`make run` starts Flower on 127.0.0.1:5555).
+FLOWER_URL = env.str("FLOWER_URL", default="")

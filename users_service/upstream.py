@@ -52,8 +52,18 @@ def _session() -> requests.Session:
     return session
 
 
-def monolith_get(path: str, *, params: dict[str, Any] | None = None) -> Any:
+def monolith_get(
+    path: str,
+    *,
+    params: dict[str, Any] | None = None,
+    timeout: tuple[float, float] | None = None,
+    also_accept: tuple[int, ...] = (),
+) -> Any:
     """GET `path` on the monolith and return its JSON body; raises an `UpstreamError` otherwise.
+
+    `timeout` (connect, read) replaces the configured one for a caller that must answer fast
+    (a status page asking for the monolith's `/health/`); `also_accept` names statuses besides 200
+    whose JSON body the caller wants (`/health/`'s 503 still carries its figures).
 
     Errors name the path and the status only: never a body, which may hold personal data.
     """
@@ -63,11 +73,13 @@ def monolith_get(path: str, *, params: dict[str, Any] | None = None) -> Any:
             url,
             params=params,
             headers={"Authorization": f"Token {settings.MONOLITH_API_TOKEN}", "Accept": "application/json"},
-            timeout=(settings.MONOLITH_CONNECT_TIMEOUT, settings.MONOLITH_READ_TIMEOUT),
+            timeout=timeout or (settings.MONOLITH_CONNECT_TIMEOUT, settings.MONOLITH_READ_TIMEOUT),
         )
     except requests.RequestException as exc:
         raise UpstreamUnavailable(f"monolith unreachable: {type(exc).__name__}") from exc
     status = response.status_code
+    if status in also_accept:
+        status = 200
     if status == 404:
         raise UpstreamNotFound(path)
     if status == 429 or status >= 500:

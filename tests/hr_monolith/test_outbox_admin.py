@@ -68,6 +68,17 @@ def test_backlog_counts_pending_rows_and_their_oldest_age():
     assert 86_000 < backlog.oldest_age_seconds < 87_000
 
 
+def test_health_reports_the_backlog_without_a_login(client):
+    empty = {"pending": 0, "oldest_pending_seconds": None, "failed": 0}
+    assert client.get("/health/").json()["outbox"] == empty
+    make_users(3)
+    age(list(OutboxEvent.objects.order_by("id"))[:1], created_days_ago=1)
+    outbox = client.get("/health/").json()["outbox"]
+    assert outbox["pending"] == 3
+    assert 86_000 < outbox["oldest_pending_seconds"] < 87_000
+    assert outbox["failed"] == 0
+
+
 @pytest.fixture
 def admin_client(client):
     admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")

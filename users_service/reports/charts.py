@@ -1,4 +1,5 @@
-"""One SVG chart per report (pygal), drawn from its newest runs: embedded inline on `/ops/` and in admin."""
+"""SVG charts (pygal) embedded inline on `/ops/` and in admin: one per report, drawn from its newest
+runs, and the pipeline's last hour (events per minute, lag)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import pygal
 from pygal.style import CleanStyle
 
 from users_service.reports import selectors
+from users_service.reports.dashboard import Throughput
 from users_service.reports.definitions import Report
 from users_service.reports.models import ReportRun
 
 
-def _chart(kind: type[pygal.graph.graph.Graph], title: str) -> pygal.graph.graph.Graph:
+def _chart(kind: type[pygal.graph.graph.Graph], title: str, **options: object) -> pygal.graph.graph.Graph:
     # No external scripts (pygal links its tooltip JS from a CDN by default): the page works offline.
     return kind(
         title=title,
@@ -22,7 +24,32 @@ def _chart(kind: type[pygal.graph.graph.Graph], title: str) -> pygal.graph.graph
         x_label_rotation=30,
         show_legend=True,
         legend_at_bottom=True,
+        **options,
     )
+
+
+def _minute_chart(kind: type[pygal.graph.graph.Graph], title: str, throughput: Throughput):
+    # Small dots: a minute between two empty ones is a point with no line to draw it.
+    chart = _chart(kind, title, show_minor_x_labels=False, x_labels_major_every=10, dots_size=2)
+    chart.x_labels = [minute.start.strftime("%H:%M") for minute in throughput.minutes]
+    return chart
+
+
+def throughput_chart_svg(throughput: Throughput) -> str:
+    """Events handled per minute (inbox rows), applied and stale, over the page's window (UTC)."""
+    chart = _minute_chart(pygal.StackedBar, "Events handled per minute (UTC)", throughput)
+    chart.add("applied", [minute.applied for minute in throughput.minutes])
+    chart.add("stale", [minute.stale for minute in throughput.minutes])
+    return chart.render(is_unicode=True)
+
+
+def lag_chart_svg(throughput: Throughput) -> str:
+    """Seconds from an event's occurrence in the monolith to its apply here: median and max per minute."""
+    chart = _minute_chart(pygal.Line, "Lag, occurred → applied (seconds, UTC)", throughput)
+    # A minute with no event leaves a gap rather than a fake zero.
+    chart.add("median", [minute.lag_median for minute in throughput.minutes], allow_interruptions=True)
+    chart.add("max", [minute.lag_max for minute in throughput.minutes], allow_interruptions=True)
+    return chart.render(is_unicode=True)
 
 
 def report_chart_svg(report: Report, latest: ReportRun | None = None, history: int = 24) -> str | None:

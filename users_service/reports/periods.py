@@ -17,6 +17,11 @@ class Granularity(enum.StrEnum):
     DAY = "day"
     WEEK = "week"
 
+    @property
+    def adjective(self) -> str:
+        """"hourly", "daily", "weekly": how often a report of this granularity runs."""
+        return {"hour": "hourly", "day": "daily", "week": "weekly"}[self.value]
+
 
 FORMATS = {
     Granularity.HOUR: ("YYYY-MM-DDTHH", re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2})$")),

@@ -97,7 +97,7 @@ def test_ops_page_needs_a_staff_login_and_shows_a_chart_per_report(db, runs, mon
         start = page.index(f'id="{section}"')
         assert "<svg" in page[start : page.index("</section>", start)], section
     reconciliation = page.index('id="report-reconciliation"')
-    assert "No run yet" in page[reconciliation : page.index("</section>", reconciliation)]
+    assert "Not run yet" in page[reconciliation : page.index("</section>", reconciliation)]
 
 
 def test_admin_lists_runs_and_shows_figures_rows_and_chart(db, runs):

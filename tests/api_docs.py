@@ -1,0 +1,45 @@
+"""What both services' tests check on their API docs pages: every file they load is served by the
+service itself (no CDN), and it is there (found by the static files finders)."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+
+#: The docs pages of each service (drf-spectacular's Swagger UI and Redoc views).
+DOCS_PAGES = ("/api/docs/", "/api/redoc/")
+
+
+class _References(HTMLParser):
+    """Every `src` and `href` of the page, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+def page_references(html: str) -> list[str]:
+    parser = _References()
+    parser.feed(html)
+    return parser.found
+
+
+def foreign_references(html: str) -> list[str]:
+    """The page's `src`/`href` values that name a host (`https://cdn…`, `//cdn…`): none may."""
+    return [ref for ref in page_references(html) if urlsplit(ref).netloc or urlsplit(ref).scheme]
+
+
+def missing_static_files(html: str) -> list[str]:
+    """The page's references under STATIC_URL that no static files finder can serve."""
+    prefix = "/" + settings.STATIC_URL.lstrip("/")
+    return [
+        ref
+        for ref in page_references(html)
+        if ref.startswith(prefix) and finders.find(urlsplit(ref).path.removeprefix(prefix)) is None
+    ]

@@ -1,0 +1,262 @@
+"""Both services' web servers as real processes (runserver, SQLite, the suite's Redis and moto
+server) and one Chromium driven by Playwright, for the pages people look at in a browser.
+
+The browser is Debian's `chromium` (devstack/chromium.py installs it with apt-get when root and
+it is missing), never Playwright's own download. One browser and one context for the package:
+both admins are logged into the same cookie jar, as a person's browser would be. The fixtures
+end with the package, so that Playwright's event loop is gone before any later test uses the ORM.
+Every request to a host other than the two servers is refused and recorded.
+
+`UPDATE_SCREENSHOTS=1` saves a screenshot of each page checked under docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from devstack.chromium import chromium_binary
+from devstack.moto import MotoServer
+from devstack.processes import ManagedProcess, free_port, wait_until
+from devstack.redis import RedisServer
+from devstack.stack import (
+    BASE_DIR,
+    MANAGE,
+    create_topology,
+    ensure_admin,
+    ensure_service_account,
+    manage,
+    stack_env,
+)
+from events.aws import AwsSettings, client
+from events.bridge.dead_letters import DLQ_DETAIL_ATTRIBUTE, DLQ_REASON_ATTRIBUTE
+from users_service import queues
+
+ADMIN_USER, ADMIN_PASSWORD = "admin", "browser-admin-pw"
+#: Employees of the demo data: their events are what the pipeline carries before the pages open.
+DEMO_USERS = 40
+SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
+#: Dead letters put in the DLQ for the DLQ admin page: (reason, detail, body).
+DEAD_LETTERS = (
+    ("invalid_json", "Expecting value: line 1 column 1 (char 0)", "not json"),
+    ("unknown_event_type", "user.promoted", '{"event_type": "user.promoted"}'),
+)
+#: The reports computed before the pages are opened (reconciliation first: it fills the read model).
+REPORTS = ("reconciliation", "headcount_by_department", "joiners_and_leavers", "pipeline_health")
+
+
+@dataclass
+class Servers:
+    hr_url: str
+    users_url: str
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {name}\n{p.log_tail(30)}" for name, p in self.processes.items())
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/health/", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="package")
+def servers(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory) -> Iterator[Servers]:
+    """Both web servers, and the pipeline between them (relay, bridge, one worker per role), so
+    that `/ops/` shows a stack at work: the demo's events applied, workers answering, reports run."""
+    workdir: Path = tmp_path_factory.mktemp("browser")
+    hr_port, users_port = free_port(), free_port()
+    env = stack_env(
+        aws_endpoint=moto_server.url,
+        redis_url=redis_server.url,
+        VAR_DIR=str(workdir),
+        CELERY_BROKER_URL=f"{redis_server.url}/4",
+        CACHE_REDIS_URL=f"{redis_server.url}/5",
+        MONOLITH_URL=f"http://127.0.0.1:{hr_port}",
+        BRIDGE_WAIT_SECONDS="1",
+        # The page is looked at once: no reload in the middle of a check.
+        OPS_REFRESH_SECONDS="0",
+    )
+    topology = create_topology(env)
+
+    def set_up(service: str) -> str:
+        manage(service, "migrate", "--noinput", env=env)
+        token = ensure_admin(service, username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
+        if service == "hr":
+            env["MONOLITH_API_TOKEN"] = ensure_service_account("hr", username="users-service", env=env)
+            manage("hr", "load_demo_data", "--users", str(DEMO_USERS), env=env)
+        return token
+
+    # The two services' databases are independent: set them up side by side (each step is a process).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        users_token = dict(zip(("hr", "users"), pool.map(set_up, ("hr", "users")), strict=True))["users"]
+    sqs = client("sqs", AwsSettings.from_env(env))
+    for reason, detail, body in DEAD_LETTERS:
+        attributes = {DLQ_REASON_ATTRIBUTE: reason, DLQ_DETAIL_ATTRIBUTE: detail}
+        sqs.send_message(
+            QueueUrl=topology.dlq_url,
+            MessageBody=body,
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
+    found = Servers(f"http://127.0.0.1:{hr_port}", f"http://127.0.0.1:{users_port}")
+    commands = {
+        "hr-web": [*MANAGE, "hr", "runserver", f"127.0.0.1:{hr_port}", "--noreload"],
+        "users-web": [*MANAGE, "users", "runserver", f"127.0.0.1:{users_port}", "--noreload"],
+        "hr-relay": [*MANAGE, "hr", "relay_outbox"],
+        "users-bridge": [*MANAGE, "users", "run_bridge"],
+        # One worker per role, as the Procfile starts them (one process each: the machine is shared).
+        **{
+            f"users-worker-{role}": [*MANAGE, "users", "run_worker", role, "--concurrency", "1"]
+            for role in queues.ROLES
+        },
+    }
+    try:
+        for name, command in commands.items():
+            found.processes[name] = ManagedProcess(
+                name, command, log_dir=workdir / "log", env=env, cwd=BASE_DIR
+            ).start()
+        for url in (found.hr_url, found.users_url):
+            wait_until(lambda url=url: _healthy(url), timeout=60, what=url)
+        wait_until(
+            lambda: _user_count(found.users_url, users_token) == DEMO_USERS,
+            timeout=90,
+            what="the demo's users applied in the users service",
+            interval=0.5,
+        )
+        # One process for every report (reconciliation reads the monolith just started).
+        code = "from users_service.reports.services import report_run\n" + "".join(
+            f"report_run(name={name!r}, force=True)\n" for name in REPORTS
+        )
+        manage("users", "shell", "-c", code, env=env)
+        yield found
+    except (TimeoutError, RuntimeError) as exc:
+        pytest.fail(f"{exc}\n{found.logs()}")
+    finally:
+        for process in found.processes.values():
+            process.stop()
+
+
+def _user_count(url: str, token: str) -> int | None:
+    try:
+        response = requests.get(
+            f"{url}/api/users/", params={"limit": 1}, headers={"Authorization": f"Token {token}"}, timeout=2
+        )
+        return response.json().get("count") if response.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return None
+
+
+@dataclass
+class Browsing:
+    """The session's browser context, and what went wrong on the pages opened in it."""
+
+    context: object
+    allowed_hosts: frozenset[str]
+    foreign_requests: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="package")
+def browsing(servers: Servers) -> Iterator[Browsing]:
+    try:
+        executable = chromium_binary(allow_system_install=True)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"browser tests need Chromium: {exc}")
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    # --no-sandbox: Chromium's sandbox refuses to run as root (containers, CI).
+    browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    session = Browsing(
+        context=context,
+        allowed_hosts=frozenset(urlsplit(url).netloc for url in (servers.hr_url, servers.users_url)),
+    )
+
+    def only_our_hosts(route, request) -> None:
+        if urlsplit(request.url).scheme in ("http", "https", "ws", "wss") and (
+            urlsplit(request.url).netloc not in session.allowed_hosts
+        ):
+            session.foreign_requests.append(request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", only_our_hosts)
+    try:
+        yield session
+    finally:
+        context.close()
+        browser.close()
+        playwright.stop()
+
+
+@dataclass
+class PageProblems:
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.console_errors or self.failed_requests)
+
+
+def watch(page) -> PageProblems:
+    """Collect the page's console errors, uncaught exceptions and failed or refused requests."""
+    problems = PageProblems()
+    page.on("console", lambda msg: msg.type == "error" and problems.console_errors.append(msg.text))
+    page.on("pageerror", lambda exc: problems.console_errors.append(str(exc)))
+    page.on("requestfailed", lambda req: problems.failed_requests.append(f"{req.url}: {req.failure}"))
+    page.on(
+        "response",
+        lambda resp: resp.status >= 400 and problems.failed_requests.append(f"{resp.url}: {resp.status}"),
+    )
+    return problems
+
+
+@pytest.fixture
+def page(browsing: Browsing) -> Iterator:
+    """A new tab of the session's browser; the test fails if the tab logged an error or a request failed."""
+    tab = browsing.context.new_page()
+    tab.problems = watch(tab)
+    seen_foreign = len(browsing.foreign_requests)
+    yield tab
+    tab.close()
+    assert not tab.problems, tab.problems
+    assert browsing.foreign_requests[seen_foreign:] == []
+
+
+def log_in(page, base_url: str) -> None:
+    page.goto(f"{base_url}/admin/login/?next=/admin/")
+    page.fill("#id_username", ADMIN_USER)
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base_url}/admin/")
+
+
+@pytest.fixture(scope="package")
+def logged_in(browsing: Browsing, servers: Servers) -> Servers:
+    """Both admins logged in, one after the other, in the session's one browser context."""
+    tab = browsing.context.new_page()
+    try:
+        for url in (servers.hr_url, servers.users_url):
+            log_in(tab, url)
+    finally:
+        tab.close()
+    return servers
+
+
+def screenshot(page, name: str) -> None:
+    """Save `docs/screenshots/<name>.png` when UPDATE_SCREENSHOTS is set (committed with the docs)."""
+    if os.environ.get("UPDATE_SCREENSHOTS", "") not in ("", "0"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
