@@ -280,7 +280,9 @@ def soak(duration: float, rate: float) -> dict:
     log(f"soak: {duration:.0f}s at {rate:.0f} events/s, {databases.engine}, LocalStack, work dir {workdir}")
     try:
         urls = {"hr": databases.url("hr"), "users": databases.url("users")}
-        with fault_stack(workdir, emulator=LocalStackServer, database_urls=urls, **settings) as stack:
+        # This process commits as the monolith (`Monolith`): the stack needs no monolith process.
+        stack_options = {"emulator": LocalStackServer, "database_urls": urls, "monolith_process": False}
+        with fault_stack(workdir, **stack_options, **settings) as stack:
             for name in ("relay", "bridge", "worker-events"):
                 stack.start(name)
             stack.worker_ready()
