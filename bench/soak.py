@@ -14,6 +14,9 @@ for FAULT_SECONDS, a batch of already delivered events published again (duplicat
 after newer ones), and poison mixed into the queue. The broker Redis restarted without persistence
 joins them when the bridge's hand-off records exist (`HANDOFF_GRACE_SECONDS` in the users settings).
 
+The faults come one at a time, each after the pipeline caught up with the one before: with slow
+recoveries the run lasts longer than `--duration`.
+
 `value` = events lost + events applied twice once the run has converged (must be 0; `baseline` 0,
 `ratio` 1/(1 + value)). Also: each fault with its recovery time (fault end → every event committed
 before it applied), `p99_ms` commit → applied, each process's resident memory growth in % (from
@@ -280,7 +283,9 @@ def soak(duration: float, rate: float) -> dict:
     log(f"soak: {duration:.0f}s at {rate:.0f} events/s, {databases.engine}, LocalStack, work dir {workdir}")
     try:
         urls = {"hr": databases.url("hr"), "users": databases.url("users")}
-        with fault_stack(workdir, emulator=LocalStackServer, database_urls=urls, **settings) as stack:
+        # This process commits as the monolith (`Monolith`): the stack needs no monolith process.
+        stack_options = {"emulator": LocalStackServer, "database_urls": urls, "monolith_process": False}
+        with fault_stack(workdir, **stack_options, **settings) as stack:
             for name in ("relay", "bridge", "worker-events"):
                 stack.start(name)
             stack.worker_ready()

@@ -126,7 +126,7 @@ class FaultStack:
     users_db: Database
     topology: Topology
     #: A process of the monolith's own (its settings, its database) that commits through its services.
-    monolith: ProcessPoolExecutor
+    monolith: ProcessPoolExecutor | None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     #: Events put on the queue by a test itself (not from the outbox) that must be applied once.
     injected_events: set[str] = field(default_factory=set)
@@ -213,10 +213,15 @@ class FaultStack:
 
     def create_users(self, count: int, *, tag: str) -> list[str]:
         """`count` users through the monolith's service (one transaction and outbox row each)."""
-        return self.monolith.submit(_create_users, count, tag).result()
+        return self._monolith().submit(_create_users, count, tag).result()
 
     def update_users(self, ids: list[str], *, first_name: str) -> None:
-        self.monolith.submit(_update_users, ids, first_name).result()
+        self._monolith().submit(_update_users, ids, first_name).result()
+
+    def _monolith(self) -> ProcessPoolExecutor:
+        if self.monolith is None:
+            raise RuntimeError("this stack has no monolith process (fault_stack(monolith_process=False))")
+        return self.monolith
 
     # --- what the pipeline did -------------------------------------------------------------------
 
@@ -345,11 +350,13 @@ def fault_stack(
     *,
     emulator: Callable[[int, Path], ManagedProcess] = MotoServer,
     database_urls: dict[str, str] | None = None,
+    monolith_process: bool = True,
     **settings: str,
 ) -> Iterator[FaultStack]:
     """Emulator and two Redis servers on free ports, migrated databases (SQLite under `workdir`
     unless `database_urls` names PostgreSQL ones for `hr`/`users`), the topology; no pipeline
-    process yet (`FaultStack.start`). Everything is stopped on exit."""
+    process yet (`FaultStack.start`), and unless `monolith_process` is false a process of the
+    monolith's own for `create_users`/`update_users`. Everything is stopped on exit."""
     servers: list[ManagedProcess] = []
     stack: FaultStack | None = None
     try:
@@ -375,10 +382,12 @@ def fault_stack(
         topology = create_topology(env)
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda service: manage(service, "migrate", "--noinput", env=env), ("hr", "users")))
-        monolith = ProcessPoolExecutor(
-            1, mp_context=get_context("spawn"), initializer=_monolith_process, initargs=(env,)
-        )
-        monolith.submit(int)  # start it (Django set up) while the caller starts the pipeline
+        monolith = None
+        if monolith_process:
+            monolith = ProcessPoolExecutor(
+                1, mp_context=get_context("spawn"), initializer=_monolith_process, initargs=(env,)
+            )
+            monolith.submit(int)  # start it (Django set up) while the caller starts the pipeline
         stack = FaultStack(
             workdir=workdir,
             env=env,
@@ -393,7 +402,8 @@ def fault_stack(
         yield stack
     finally:
         if stack is not None:
-            stack.monolith.shutdown(cancel_futures=True)
+            if stack.monolith is not None:
+                stack.monolith.shutdown(cancel_futures=True)
             # SIGTERM to all at once, then wait for each: each may take seconds to finish its work.
             for process in stack.processes.values():
                 process.signal(signal.SIGTERM)

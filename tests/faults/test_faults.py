@@ -49,6 +49,34 @@ def test_bridge_killed_while_a_burst_drains_loses_and_doubles_nothing(stack: Fau
     assert state.users == 45
 
 
+def test_bridge_killed_between_publish_and_delete_applies_each_event_once(stack: FaultStack) -> None:
+    """The bridge publishes a batch's tasks, records its hand-off in the users database, then deletes
+    the SQS messages. With that database's write lock held, the bridge stops after the publish, before
+    the delete: killed there, its messages come back and are published again under the same task ids."""
+    worker = stack.processes["worker-events"]
+    lock = sqlite3.connect(stack.workdir / "users.sqlite3", isolation_level=None, timeout=20)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        ids = stack.create_users(5, tag="publish-delete")
+        task_ids = [
+            f"{event_id}:{APPLY_TASK}" for user_id in ids for event_id in stack.outbox_events_of(user_id)
+        ]
+        wait_until(
+            lambda: f"[{task_ids[0]}] received" in worker.log_path.read_text(errors="replace"),
+            timeout=30,
+            what="the first task published",
+        )
+        stack.kill("bridge")
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    stack.start("bridge")
+    stack.wait_converged(timeout=60)
+    outcomes = stack.worker_outcomes()
+    assert outcomes[(task_ids[0], "applied")] == 1
+    assert outcomes[(task_ids[0], "duplicate")] >= 1, "the redelivered message was not published again"
+
+
 def test_events_worker_killed_mid_task_applies_the_event_once(stack: FaultStack) -> None:
     worker = stack.processes["worker-events"]
     # Hold the users database's write lock: the worker's apply waits on it, mid-task, unacked.
