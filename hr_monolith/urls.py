@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from hr_monolith.catalogue.apis import CatalogueDetailApi, CatalogueListApi
 from hr_monolith.health import health
@@ -12,7 +12,6 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/users/", people.UserListApi.as_view(), name="user-list"),
     path("api/users/<uuid:user_id>/", people.UserDetailApi.as_view(), name="user-detail"),
     path("api/users/<uuid:user_id>/deactivate/", people.UserDeactivateApi.as_view(), name="user-deactivate"),
