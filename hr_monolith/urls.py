@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 from django.views.decorators.http import require_safe
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from hr_monolith.catalogue.apis import CatalogueDetailApi, CatalogueListApi
 from hr_monolith.health import health
@@ -18,7 +18,6 @@ urlpatterns = [
     path("metrics", require_safe(metrics_view), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/users/", people.UserListApi.as_view(), name="user-list"),
     path("api/users/<uuid:user_id>/", people.UserDetailApi.as_view(), name="user-detail"),
     path("api/users/<uuid:user_id>/deactivate/", people.UserDeactivateApi.as_view(), name="user-deactivate"),

@@ -67,15 +67,14 @@ DJANGO_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
-    # Swagger UI's and Redoc's files as static files of our own: the docs pages load from no other host.
+    # Swagger UI's files as static files of our own: the docs pages load from no other host.
     "drf_spectacular_sidecar",
 ]
 #: drf-spectacular's settings for the docs pages, merged into each service's SPECTACULAR_SETTINGS:
-#: its defaults load Swagger UI and Redoc from a CDN (a blank page offline).
+#: its defaults load Swagger UI from a CDN (a blank page offline).
 SPECTACULAR_DOCS_OFFLINE = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     # Swagger UI would otherwise send the schema's address to validator.swagger.io for its badge.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
@@ -126,8 +125,7 @@ def axes_cooloff_message(service: str) -> str:
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # Templates both services share (overrides of libraries' pages, e.g. Redoc without web fonts).
-        "DIRS": [BASE_DIR / "shared_settings" / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

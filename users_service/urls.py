@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import path
 from django.views.decorators.http import require_safe
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from shared_settings.health import live
 from users_service.bridge.views import trace_page
@@ -24,7 +24,6 @@ urlpatterns = [
     path("metrics", require_safe(metrics_view), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/users/", directory.UserListApi.as_view(), name="user-list"),
     path("api/users/<uuid:user_id>/", directory.UserDetailApi.as_view(), name="user-detail"),
     path("api/reports/", reports.ReportRunListApi.as_view(), name="report-run-list"),

@@ -8,6 +8,10 @@ import pytest
 
 from tests.browser.conftest import Servers, screenshot, watch
 
+# The first test also waits for the stack's setup (migrations, demo data, the pipeline, reports):
+# ~2 minutes on a loaded 2-core machine, beyond the suite's default of 300 s with some margin.
+pytestmark = pytest.mark.timeout(900)
+
 
 def test_one_browser_stays_logged_into_both_admins(page, logged_in: Servers):
     # Both sessions live on 127.0.0.1: with one cookie name, the second login would end the first.
@@ -79,3 +83,4 @@ def test_a_request_to_another_host_is_refused_and_recorded(browsing, servers: Se
     ]
     assert problems.failed_requests
     del browsing.foreign_requests[seen:]
+

@@ -107,7 +107,6 @@ EXPECTED: dict[str, dict[str, Row]] = {
     "metrics": {"GET": (200, 200, 200, 200, 200)} | {m: (405,) * 5 for m in METHODS if m != "GET"},
     "api/schema/": {"GET": READ} | {m: READ_NOT_ALLOWED for m in METHODS if m != "GET"},
     "api/docs/": {"GET": READ} | {m: READ_NOT_ALLOWED for m in METHODS if m != "GET"},
-    "api/redoc/": {"GET": READ} | {m: READ_NOT_ALLOWED for m in METHODS if m != "GET"},
     # The admin site: staff only (what staff may change there is Django's model permissions).
     "admin/": {"GET": (302, 302, 302, 200, 200)},
     **user_routes(),

@@ -1,4 +1,4 @@
-"""`/api/docs/` (Swagger UI) and `/api/redoc/` load nothing from another host: they work offline."""
+"""`/api/docs/` (Swagger UI) loads nothing from another host: it works offline."""
 
 from __future__ import annotations
 

@@ -42,7 +42,6 @@ EXPECTED: dict[str, dict[str, Row]] = {
     "metrics": {"GET": OPEN} | {method: OPEN_NOT_ALLOWED for method in METHODS if method != "GET"},
     "api/schema/": read_only(),
     "api/docs/": read_only(),
-    "api/redoc/": read_only(),
     "api/users/": read_only(),
     "api/users/<uuid:user_id>/": read_only(),
     "api/users/<uuid:user_id>/resources/": read_only(),

@@ -321,11 +321,7 @@ def pipeline_metrics() -> PipelineMetrics:
         values = metrics.snapshot()
     except (redis.RedisError, OSError) as exc:
         return PipelineMetrics(error=_error(exc))
-    ages = [
-        value
-        for name, value in values.items()
-        if name.partition("{")[0] == "oldest_message_age_seconds"
-    ]
     return PipelineMetrics(
-        caches=metrics.cache_summary(values), bridge_oldest_message_seconds=max(ages) if ages else None
+        caches=metrics.cache_summary(values),
+        bridge_oldest_message_seconds=metrics.value(metrics.BRIDGE_OLDEST_MESSAGE_AGE, values, combine="max"),
     )
