@@ -99,8 +99,10 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
         "loggers": {
             "botocore": {"level": "WARNING"},
             "urllib3": {"level": "WARNING"},
-            # One line per request from runserver, with the request's ids: keep it.
-            "django.server": {"level": "INFO", "propagate": True},
+            # Django's own console handlers (DEBUG) would print each of its records a second time,
+            # unformatted: its records go to the root handler like every other.
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
+            "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         },
     }
 
