@@ -183,15 +183,15 @@ STORAGES = {
 # their container's health check reads (docker/healthcheck.py alive); empty: no file is written.
 LIVENESS_FILE = env.str("LIVENESS_FILE", default="")
 
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
-# JSON lines (one object a record, for a log pipeline) or a readable line (`make run`): see
-# shared_settings/logs.py for the keys every record carries.
-LOG_FORMAT = env.str("LOG_FORMAT", default="json", choices=LOG_FORMATS)
-LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
-configure_structlog()
-
 # --- tracing (OpenTelemetry, shared_settings/tracing.py) -------------------------------------------
 # Off by default: the trace id still follows each event in logs, envelopes and headers.
 OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
 OTEL_EXPORTER = env.str("OTEL_EXPORTER", default="otlp", choices=("otlp", "console"))
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="http://127.0.0.1:4318")
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+# JSON lines (one object a record, for a log pipeline) or a readable line (`make run`): see
+# shared_settings/logs.py for the keys every record carries.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json", choices=LOG_FORMATS)
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL, spans=OTEL_ENABLED)
+configure_structlog(spans=OTEL_ENABLED)

@@ -31,13 +31,15 @@ class Stack:
     hr_token: str
     users_token: str
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    #: The environment every process of the stack got (to run a management command against it).
+    env: dict = field(default_factory=dict)
 
     def hr(self, method: str, path: str, **kwargs) -> requests.Response:
         return requests.request(
             method,
             self.hr_url + path,
             timeout=10,
-            headers={"Authorization": f"Token {self.hr_token}"},
+            headers={"Authorization": f"Token {self.hr_token}", **kwargs.pop("headers", {})},
             **kwargs,
         )
 
@@ -92,7 +94,10 @@ def stack(emulator_url: str, redis_server: RedisServer, tmp_path_factory) -> Ite
     hr_token = ensure_admin("hr", username="admin", password="pw", env=env)
     users_token = ensure_admin("users", username="admin", password="pw", env=env)
     # The users service reads the monolith's API (catalogue, resources) with an account of its own.
-    env["MONOLITH_API_TOKEN"] = ensure_service_account("hr", username="users-service", env=env)
+    # It may also read an event's outbox times (`manage.py users trace`).
+    env["MONOLITH_API_TOKEN"] = ensure_service_account(
+        "hr", username="users-service", env=env, permissions=("outbox.view_outboxevent",)
+    )
     commands = {
         "hr-web": [*MANAGE, "hr", "runserver", f"127.0.0.1:{hr_port}", "--noreload"],
         "users-web": [*MANAGE, "users", "runserver", f"127.0.0.1:{users_port}", "--noreload"],
@@ -115,7 +120,9 @@ def stack(emulator_url: str, redis_server: RedisServer, tmp_path_factory) -> Ite
             "INFO",
         ],
     }
-    stack = Stack(f"http://127.0.0.1:{hr_port}", f"http://127.0.0.1:{users_port}", hr_token, users_token)
+    stack = Stack(
+        f"http://127.0.0.1:{hr_port}", f"http://127.0.0.1:{users_port}", hr_token, users_token, env=env
+    )
     try:
         for name, command in commands.items():
             stack.processes[name] = ManagedProcess(

@@ -165,3 +165,28 @@ def test_a_real_workers_log_lines_and_spans_carry_the_events_ids_and_trace(
     assert run["context"]["trace_id"] == f"0x{CALLER.trace_id}"
     assert run["parent_id"] == f"0x{handed.span_id}"
     assert run["resource"]["attributes"]["service.name"] == "users_service"
+
+
+@pytest.mark.django_db
+def test_a_task_published_again_after_the_broker_lost_it_stays_in_the_events_trace(
+    sqs, topology, celery_broker
+):
+    import redis
+
+    from events.bridge.celery_publisher import CeleryTaskPublisher
+    from tests.users_service.bridge.test_handoff import after_grace, drain, send_events, users_bridge
+    from users_service.bridge.handoff import handoff_sweep
+    from users_service.celery import app
+
+    envelope = _created_event().to_dict()
+    send_events(sqs, topology, [envelope])
+    drain(users_bridge(sqs, topology, celery_broker))
+    redis.Redis.from_url(celery_broker).flushall()  # the broker restarts without its data
+
+    publisher = CeleryTaskPublisher(app)
+    try:
+        assert handoff_sweep(publisher=publisher, now=after_grace()).republished == 1
+    finally:
+        publisher.close()
+    (headers,) = queued_tasks(celery_broker, EVENTS.queue)
+    assert TraceParent.parse(headers["traceparent"]).trace_id == CALLER.trace_id

@@ -26,6 +26,7 @@ from events.bridge.celery_publisher import TaskPublisher
 from events.bridge.handoff import HandOff as HandedOver
 from events.bridge.routing import TaskMessage, task_name_of
 from events.errors import TransientError
+from events.tracecontext import TraceParent
 from users_service.bridge.models import HandOff
 from users_service.directory.models import InboxEntry
 from users_service.ops import metrics
@@ -109,6 +110,12 @@ def handoff_sweep(*, publisher: TaskPublisher, now: datetime | None = None) -> S
     return outcome
 
 
+def _traceparent(record: HandOff) -> str | None:
+    """A re-published task is a new span in its event's trace, like the first one."""
+    parent = TraceParent.in_trace(record.trace_id)
+    return str(parent) if parent is not None else None
+
+
 def _settle_due(due: list[HandOff], *, publisher: TaskPublisher, now: datetime) -> tuple[int, int]:
     arrived: dict[tuple[str, str], datetime] = {
         (str(event_id), task_name): processed_at
@@ -127,7 +134,7 @@ def _settle_due(due: list[HandOff], *, publisher: TaskPublisher, now: datetime) 
         else:
             missing.append(record)
     tasks = [
-        TaskMessage(task_id, name, route(name).queue, record.envelope)
+        TaskMessage(task_id, name, route(name).queue, record.envelope, _traceparent(record))
         for record in missing
         if record.envelope is not None
         for task_id in record.task_ids
