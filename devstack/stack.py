@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -89,22 +90,15 @@ def ensure_service_account(
 ) -> str:
     """A plain account (no staff, no superuser, no password) for another service; returns its token.
 
-    The users service only reads the monolith's API, so its account gets no more than a login and
-    the read `permissions` (`app_label.codename`) it is given.
+    The same command compose's migrate step runs (`hr ensure_service_account`): the account reads
+    the API and holds only `permissions` (`app_label.codename`). The token is MONOLITH_API_TOKEN
+    when the environment gives one, else a new random one.
     """
-    code = (
-        "from django.contrib.auth import get_user_model;"
-        "from django.contrib.auth.models import Permission;"
-        f"user, _ = get_user_model().objects.get_or_create(username={username!r});"
-        "user.set_unusable_password(); user.is_staff = user.is_superuser = False; user.save();"
-        + "".join(
-            f"user.user_permissions.add(Permission.objects.get(content_type__app_label={label!r}, "
-            f"codename={codename!r}));"
-            for label, codename in (permission.split(".", 1) for permission in permissions)
-        )
-    )
-    manage(service, "shell", "-c", code, env=env)
-    return api_token(service, username=username, env=env)
+    token = env.get("MONOLITH_API_TOKEN") or secrets.token_hex(20)
+    flags = [f"--permission={permission}" for permission in permissions]
+    command = ["ensure_service_account", username, "--token-from", "MONOLITH_API_TOKEN", *flags]
+    manage(service, *command, env={**env, "MONOLITH_API_TOKEN": token})
+    return token
 
 
 def api_token(service: str, *, username: str, env: dict) -> str:

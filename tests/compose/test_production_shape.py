@@ -163,6 +163,23 @@ def test_service_account_is_idempotent_and_repairs_what_was_granted_by_hand(toke
 
 
 @pytest.mark.django_db
+def test_service_account_gets_exactly_the_permissions_named(token_env):
+    """The users service reads outbox times to trace an event: that permission, and only it."""
+    command = ("ensure_service_account", "users-service", "--token-from", "MONOLITH_API_TOKEN")
+    call_command(*command, "--permission", "outbox.view_outboxevent")
+    account = get_user_model().objects.get(username="users-service")
+    assert account.get_all_permissions() == {"outbox.view_outboxevent"}
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {TOKEN}")
+    assert client.post("/api/users/", {"email": "x@example.com"}, format="json").status_code == 403
+    call_command(*command)
+    account = get_user_model().objects.get(username="users-service")
+    assert account.get_all_permissions() == set()
+    with pytest.raises(CommandError):
+        call_command(*command, "--permission", "outbox.no_such_permission")
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("value", [None, "", "short", "x" * 41])
 def test_service_account_refuses_a_missing_or_unusable_token(monkeypatch, value):
     if value is None:
@@ -176,7 +193,10 @@ def test_service_account_refuses_a_missing_or_unusable_token(monkeypatch, value)
 
 def test_migrate_step_creates_the_account_with_the_token_compose_gives_the_users_service(config):
     script = (ROOT / "docker/migrate.sh").read_text()
-    assert "manage.py hr ensure_service_account users-service --token-from MONOLITH_API_TOKEN" in script
+    assert (
+        "manage.py hr ensure_service_account users-service --token-from MONOLITH_API_TOKEN"
+        " --permission outbox.view_outboxevent"
+    ) in script
     services = config["services"]
     token = services["migrate"]["environment"]["MONOLITH_API_TOKEN"]
     assert token

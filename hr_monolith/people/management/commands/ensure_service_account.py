@@ -22,14 +22,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--token-from", required=True, metavar="VARIABLE", help="Environment variable holding the token."
         )
+        parser.add_argument(
+            "--permission",
+            action="append",
+            default=[],
+            metavar="APP.CODENAME",
+            help="A permission the account holds (repeatable); it holds no other.",
+        )
 
-    def handle(self, *args, username: str, token_from: str, **options):
+    def handle(self, *args, username: str, token_from: str, permission: list[str], **options):
         try:
             token = env.str(token_from)
         except ImproperlyConfigured as exc:
             raise CommandError(f"{token_from} is not set") from exc
         try:
-            service_account_ensure(username=username, token=token)
+            service_account_ensure(username=username, token=token, permissions=permission)
         except ServiceAccountError as exc:
             raise CommandError(f"{username}: {exc} ({token_from})") from exc
-        self.stdout.write(f"account {username} ready (read-only, token from {token_from})")
+        granted = f", may {', '.join(permission)}" if permission else ""
+        self.stdout.write(f"account {username} ready (read-only{granted}, token from {token_from})")
