@@ -1,4 +1,5 @@
-"""`make test`: ruff, then the suite in pytest runs (one per Django project).
+"""`make test`: ruff (with its bandit rules), pip-audit (devstack/audit.py), then the suite in
+pytest runs (one per Django project).
 
 Each service is its own Django project with its own settings, so each gets its
 own pytest process; `events/` and the end-to-end tests need no Django settings
@@ -24,7 +25,15 @@ POSTGRES_MARKER = "postgres"
 RUNS = [
     (
         "hr_monolith.settings",
-        ["tests/events", "tests/hr_monolith", "tests/e2e", "tests/compose", "tests/bench", "tests/settings"],
+        [
+            "tests/events",
+            "tests/hr_monolith",
+            "tests/e2e",
+            "tests/compose",
+            "tests/bench",
+            "tests/settings",
+            "tests/scans",
+        ],
         f"not {POSTGRES_MARKER}",
     ),
     ("users_service.settings", ["tests/users_service"], f"not {POSTGRES_MARKER}"),
@@ -82,6 +91,7 @@ def _postgres_run(report: Path, argv: list[str], run: tuple[str, list[str], str]
 
 def main(argv: list[str]) -> int:
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=BASE_DIR)
+    audit = subprocess.run([sys.executable, "-m", "devstack.audit"], cwd=BASE_DIR)
     results_dir = BASE_DIR / "var" / "test-results"
     results_dir.mkdir(parents=True, exist_ok=True)
     localstack = os.environ.get("AWS_EMULATOR") == "localstack"
@@ -106,8 +116,9 @@ def main(argv: list[str]) -> int:
                 totals["skipped"] += skipped
         elif codes[-1] != 0:
             totals["failed"] += 1  # the run could not even start (e.g. no PostgreSQL)
-    ok = lint.returncode == 0 and all(code == 0 for code in codes)
+    ok = lint.returncode == 0 and audit.returncode == 0 and all(code == 0 for code in codes)
     print(f"\nruff: {'clean' if lint.returncode == 0 else 'FAILED'}")
+    print(f"pip-audit: {'passed (see above)' if audit.returncode == 0 else 'FAILED'}")
     print(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
     return 0 if ok else 1
 
