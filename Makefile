@@ -6,7 +6,7 @@ B ?=
 # Extra arguments for `make lock`, e.g. LOCK_ARGS="--upgrade-package celery" (pins are kept otherwise).
 LOCK_ARGS ?=
 
-.PHONY: install run test test-localstack lint bench localstack lock clean compose-smoke
+.PHONY: install run test test-localstack lint audit bench localstack lock clean compose-smoke
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ test-localstack: install
 
 lint: install
 	$(PY) -m ruff check .
+
+# Known vulnerabilities of requirements.txt (pip-audit); says so and passes when offline.
+audit: install
+	$(PY) -m devstack.audit
 
 bench: install
 	$(PY) -m bench $(B)

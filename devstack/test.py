@@ -1,4 +1,5 @@
-"""`make test`: ruff, then the suite in pytest runs (one per Django project).
+"""`make test`: ruff (with its bandit rules), pip-audit (devstack/audit.py), then the suite in
+pytest runs (one per Django project).
 
 Each service is its own Django project with its own settings, so each gets its
 own pytest process; `events/` and the end-to-end tests need no Django settings
@@ -38,6 +39,7 @@ RUNS = [
             "tests/bench",
             "tests/settings",
             "tests/browser",
+            "tests/scans",
         ],
         f"not {POSTGRES_MARKER}",
     ),
@@ -153,11 +155,12 @@ def _count(job: Job, totals: dict[str, int]) -> None:
 
 def main(argv: list[str]) -> int:
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=BASE_DIR)
+    audit = subprocess.run([sys.executable, "-m", "devstack.audit"], cwd=BASE_DIR)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     localstack = os.environ.get("AWS_EMULATOR") == "localstack"
     jobs = [Job(index, run) for index, run in enumerate(LOCALSTACK_RUNS if localstack else RUNS)]
     provider = None
-    ok = lint.returncode == 0
+    ok = lint.returncode == 0 and audit.returncode == 0
     unprovisioned = 0
     if not localstack:
         # One PostgreSQL (the running server, or a cluster of the suite's own) with a database per run.
@@ -183,6 +186,7 @@ def main(argv: list[str]) -> int:
         # 5 = nothing selected: a `-k` given to `make test` may leave no test in a run.
         ok = ok and job.code in (0, 5)
     print(f"\nruff: {'clean' if lint.returncode == 0 else 'FAILED'}")
+    print(f"pip-audit: {'passed (see above)' if audit.returncode == 0 else 'FAILED'}")
     print(
         f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped "
         f"in {time.monotonic() - started:.0f} s ({JOBS} runs at a time)"
