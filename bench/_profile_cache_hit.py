@@ -36,7 +36,6 @@ def main() -> None:
             VAR_DIR=str(tmp),
             CACHE_REDIS_URL=f"{server.url}/1",
             CELERY_BROKER_URL=f"{server.url}/0",
-            METRICS_REDIS_URL=f"{server.url}/2",
             DJANGO_DEBUG="false",
             USERS_SECRET_KEY=os.urandom(16).hex(),
             LOG_LEVEL="WARNING",

@@ -59,7 +59,6 @@ def service_env(database_url: str, redis_url: str) -> dict[str, str]:
         os.environ,
         USERS_DATABASE_URL=database_url,
         CELERY_BROKER_URL=f"{redis_url}/0",
-        METRICS_REDIS_URL=f"{redis_url}/0",
         CACHE_REDIS_URL=f"{redis_url}/1",
         VAR_DIR=tempfile.mkdtemp(prefix="bench-var-"),
         PYTHONUNBUFFERED="1",
@@ -71,7 +70,7 @@ def service_env(database_url: str, redis_url: str) -> dict[str, str]:
         cwd=BASE_DIR,
         check=True,
     )
-    os.environ.update({k: env[k] for k in ("USERS_DATABASE_URL", "CELERY_BROKER_URL", "METRICS_REDIS_URL")})
+    os.environ.update({k: env[k] for k in ("USERS_DATABASE_URL", "CELERY_BROKER_URL", "VAR_DIR")})
     os.environ["DJANGO_SETTINGS_MODULE"] = "users_service.settings"
     import django
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +41,12 @@ def use_multiprocess_dir(directory: str | Path) -> str:
     """
     path = os.environ.setdefault(ENV_NAME, str(directory))
     Path(path).mkdir(parents=True, exist_ok=True)
+    values = sys.modules.get("prometheus_client.values")
+    if values is not None and values.ValueClass is values.MutexValue:
+        # Imported before the settings ran: the `celery` command loads flower's CLI plugin, which
+        # imports prometheus_client first. Metrics read `values.ValueClass` when they create a
+        # value, so choosing again here still puts every metric declared from now on in the files.
+        values.ValueClass = values.get_value_class()
     return path
 
 

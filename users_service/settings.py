@@ -223,7 +223,7 @@ HEALTH_MAX_BRIDGE_LAG_SECONDS = env.float("HEALTH_MAX_BRIDGE_LAG_SECONDS", defau
 HEALTH_BEAT_MAX_AGE_SECONDS = env.float("HEALTH_BEAT_MAX_AGE_SECONDS", default=120.0)
 HEALTH_CHECK_WORKERS = env.bool("HEALTH_CHECK_WORKERS", default=True)
 # A ping waits its whole timeout for replies; its answer is reused this long.
-HEALTH_PING_TIMEOUT = env.float("HEALTH_PING_TIMEOUT", default=0.5)
+HEALTH_PING_TIMEOUT = env.float("HEALTH_PING_TIMEOUT", default=1.0)
 HEALTH_PING_CACHE_SECONDS = env.float("HEALTH_PING_CACHE_SECONDS", default=10.0)
 
 # --- the monolith, for resources and reconciliation --------------------------

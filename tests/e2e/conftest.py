@@ -85,8 +85,6 @@ def stack(emulator_url: str, redis_server: RedisServer, tmp_path_factory) -> Ite
         BRIDGE_WAIT_SECONDS="1",
         RELAY_POLL_INTERVAL="0.05",
         LOG_LEVEL="INFO",
-        # This stack runs no beat: /health/ must not wait for its tick.
-        HEALTH_BEAT_MAX_AGE_SECONDS="0",
     )
     create_topology(env)
     manage("hr", "migrate", "--noinput", env=env)
@@ -128,8 +126,10 @@ def stack(emulator_url: str, redis_server: RedisServer, tmp_path_factory) -> Ite
             stack.processes[name] = ManagedProcess(
                 name, command, log_dir=workdir / "log", env=env, cwd=BASE_DIR
             ).start()
-        wait_until(lambda: _http_ok(stack.hr_url + "/health/"), timeout=30, what="monolith")
-        wait_until(lambda: _http_ok(stack.users_url + "/health/"), timeout=30, what="users service")
+        # The web processes answer (liveness); /health/ would also wait for the pipeline's parts,
+        # and this stack runs no beat.
+        wait_until(lambda: _http_ok(stack.hr_url + "/health/live/"), timeout=30, what="monolith")
+        wait_until(lambda: _http_ok(stack.users_url + "/health/live/"), timeout=30, what="users service")
         yield stack
     finally:
         for process in stack.processes.values():

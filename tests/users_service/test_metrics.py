@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared_settings import prometheus
@@ -125,3 +127,24 @@ def test_a_dead_process_drops_out_of_live_gauges(db, tmp_path):
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
 def test_metrics_answers_get_only(db, method):
     assert getattr(Client(), method)("/metrics").status_code == 405
+
+
+IMPORTED_FIRST = """
+import prometheus_client  # what the celery command does first (flower's CLI plugin)
+import django, os
+os.environ["DJANGO_SETTINGS_MODULE"] = "users_service.settings"
+django.setup()
+from users_service.ops import metrics
+metrics.CACHE_MISSES.labels(cache="imported-first").inc(4)
+"""
+
+
+def test_counts_reach_the_directory_when_prometheus_client_was_imported_before_the_settings(tmp_path):
+    env = os.environ.copy()
+    env.pop("PROMETHEUS_MULTIPROC_DIR")  # the settings choose it (under VAR_DIR), after the import
+    env["VAR_DIR"] = str(tmp_path)
+    subprocess.run([sys.executable, "-c", IMPORTED_FIRST], cwd=ROOT, env=env, check=True, timeout=60)
+
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged, path=str(tmp_path / "prometheus" / "users"))
+    assert merged.get_sample_value("cache_misses_total", {"cache": "imported-first"}) == 4
