@@ -218,7 +218,7 @@ def cache_stack(
             **{process.name: process.process.pid for process in processes},
         }
         for url in [result.hr_url, *users_urls.values()]:
-            wait_until(lambda url=url: _answers(url + "/health/"), timeout=30, what=url)
+            wait_until(lambda url=url: _answers(url + "/health/"), timeout=120, what=url)
         result.user_ids = _employee_ids(result, employees)
         yield result
 

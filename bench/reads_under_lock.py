@@ -50,6 +50,10 @@ class Read:
     ms: float
     ok: bool
 
+    @property
+    def ended(self) -> float:
+        return self.started + self.ms / 1000
+
 
 class Writer(threading.Thread):
     """Locks the tables LOCKED_SECONDS, frees them UNLOCKED_SECONDS, CYCLES times; records when."""
@@ -92,19 +96,31 @@ def reader(base_url: str, paths: Sequence[str], token: str, stop: threading.Even
         out.append(Read(started, (time.monotonic() - started) * 1000, ok))
 
 
-def in_phase(reads: list[Read], phases: list[tuple[float, float]]) -> list[Read]:
-    return [read for read in reads if any(start <= read.started < end for start, end in phases)]
+def overlapping(reads: list[Read], phases: list[tuple[float, float]]) -> list[Read]:
+    """The reads that were in flight at some moment of these phases (a read that began just before
+    a lock and waited it out counts for the lock)."""
+    return [r for r in reads if any(r.started < end and r.ended > start for start, end in phases)]
 
 
-def figures(reads: list[Read], phases: list[tuple[float, float]]) -> dict[str, float]:
-    chosen = in_phase(reads, phases)
+def completed_in(reads: list[Read], phases: list[tuple[float, float]]) -> int:
+    return sum(1 for r in reads if any(start <= r.ended < end for start, end in phases))
+
+
+def figures(reads: list[Read], phases: list[tuple[float, float]], others: list[tuple[float, float]]) -> dict:
+    """Latency of the reads in flight during `phases` (and not during `others`, for the free phases),
+    and reads completed per second of `phases`."""
+    chosen = overlapping(reads, phases)
+    if others:
+        touched = set(map(id, overlapping(reads, others)))
+        chosen = [r for r in chosen if id(r) not in touched]
     seconds = sum(end - start for start, end in phases)
+    completed = completed_in(reads, phases)
     return {
         "p50_ms": round(percentile([r.ms for r in chosen], 50), 1),
         "p99_ms": round(percentile([r.ms for r in chosen], 99), 1),
         "max_ms": round(max((r.ms for r in chosen), default=0.0), 1),
-        "requests_per_second": round(len(chosen) / seconds, 1) if seconds else 0.0,
-        "requests": len(chosen),
+        "requests_per_second": round(completed / seconds, 1) if seconds else 0.0,
+        "requests_completed": completed,
         "failed": sum(1 for r in chosen if not r.ok),
     }
 
@@ -141,7 +157,11 @@ def measure(stack: CacheStack, hr_database_url: str) -> dict[str, dict]:
     log(f"locked tables: {', '.join(writer.tables)}")
     measured: dict = {"tables": writer.tables}
     for name, done in reads.items():
-        measured[name] = {"locked": figures(done, writer.locked), "unlocked": figures(done, writer.unlocked)}
+        log(f"{name}: {len(done)} reads")
+        measured[name] = {
+            "locked": figures(done, writer.locked, []),
+            "unlocked": figures(done, writer.unlocked, writer.locked),
+        }
     return measured
 
 
