@@ -394,10 +394,10 @@ class Smoke:
         service.start(root)
 
     def start_localstack(self, service: Service) -> None:
-        """LocalStack natively (devstack/localstack.py), with compose's environment, listening on its
-        own address and on 127.0.0.1:4566 (its `ports:`); the compose volumes mounted where the
-        container has them: the init scripts and events/ (read by the init script with LocalStack's
-        own Python, /opt/code/localstack/.venv in the image)."""
+        """LocalStack natively (devstack/localstack.py), with compose's environment, listening on
+        0.0.0.0:4566 of the namespace (its own address and 127.0.0.1, its `ports:`); the compose
+        volumes mounted where the container has them: the init scripts and events/ (read by the init
+        script with LocalStack's own Python, /opt/code/localstack/.venv in the image)."""
         from devstack import localstack
 
         python = localstack.ensure_installed()
@@ -417,7 +417,8 @@ class Smoke:
         env = {
             **localstack._runtime_env(4566),
             **{k: v for k, v in service.env.items() if k not in ("PATH", "HOME")},
-            "GATEWAY_LISTEN": f"{service.address}:4566,127.0.0.1:4566",
+            # As in its container: every address of its network (here the namespace's), port 4566.
+            "GATEWAY_LISTEN": "0.0.0.0:4566",
         }
         service.command = [str(python), "-m", "localstack.runtime.main"]
         service.started_at = time.monotonic()

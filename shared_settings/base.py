@@ -8,6 +8,7 @@ docs/settings.md (a test keeps the list complete).
 from __future__ import annotations
 
 import datetime
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -174,6 +175,9 @@ STATIC_URL = "static/"
 # Compressed copies (gzip) beside each collected file; no manifest, so a template that names a file
 # renders without a prior collectstatic (tests, `make run`). The image collects at build time
 # (docker/collectstatic.sh): each service's STATIC_ROOT is under VAR_DIR.
+# Outside the image nothing is collected (development serves static files through the finders, with
+# WHITENOISE_USE_FINDERS on in debug), so whitenoise's warning about a missing STATIC_ROOT says nothing.
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
