@@ -29,6 +29,7 @@ def browser() -> Client:
         "/admin/directory/userrecord/",
         "/admin/directory/inboxentry/",
         "/admin/directory/failedtask/",
+        "/admin/bridge/handoff/",
         "/admin/django_celery_results/taskresult/",
         "/admin/django_celery_beat/periodictask/",
     ],

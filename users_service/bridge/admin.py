@@ -1,4 +1,5 @@
-"""Admin page of the SQS dead-letter queue: browse, filter by reason, see a body, redrive or purge."""
+"""Admin of the bridge: the SQS dead-letter queue (browse, filter by reason, see a body, redrive or
+purge) and the hand-off records (read-only: the bridge and its sweeper write them)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from events.bridge.dlq import DeadLetterFilter
-from users_service.bridge.models import DeadLetter
+from users_service.bridge.models import DeadLetter, HandOff
 from users_service.bridge.wiring import dead_letter_queue
+from users_service.directory.admin import ReadOnlyAdmin
 
 BROWSE_LIMIT = 500
 
@@ -77,3 +79,22 @@ class DeadLetterAdmin(admin.ModelAdmin):
             except (BotoCoreError, ClientError) as exc:
                 self.message_user(request, f"SQS unavailable: {exc}", messages.ERROR)
         return HttpResponseRedirect(request.get_full_path())
+
+
+@admin.register(HandOff)
+class HandOffAdmin(ReadOnlyAdmin):
+    """Where an event is between the bridge and the read model (docs/delivery.md)."""
+
+    list_display = (
+        "handed_at",
+        "event_type",
+        "aggregate_id",
+        "event_id",
+        "attempts",
+        "next_attempt_at",
+        "applied_at",
+    )
+    list_filter = ("event_type", ("applied_at", admin.EmptyFieldListFilter))
+    search_fields = ("event_id", "aggregate_id", "trace_id")
+    # The envelope is what the tasks carry (personal data until applied): never shown here.
+    exclude = ("envelope",)

@@ -28,6 +28,7 @@ from events.bridge.routing import TaskMessage, task_name_of
 from events.errors import TransientError
 from events.tracecontext import TraceParent
 from users_service.bridge.models import HandOff
+from users_service.directory import apply_statements
 from users_service.directory.models import InboxEntry
 from users_service.ops import metrics
 from users_service.routing import INBOX_TASKS, route
@@ -41,7 +42,7 @@ def confirmed_by_inbox(task_ids: Sequence[str]) -> frozenset[str]:
 
 
 class DatabaseHandOffLog:
-    """`HandOffLog` on the users database: one `INSERT … ON CONFLICT DO NOTHING` per batch.
+    """`HandOffLog` on the users database: one `INSERT … VALUES … ON CONFLICT DO NOTHING` per batch.
 
     A record already there (a redelivered message) is kept as it is. An event none of whose
     tasks reports to the inbox is recorded as applied at once: there is nothing to wait for.
@@ -53,21 +54,22 @@ class DatabaseHandOffLog:
         for handed in handoffs:
             waits = bool(confirmed_by_inbox(handed.task_ids))
             rows.append(
-                HandOff(
-                    event_id=handed.event_id,
-                    event_type=handed.event_type,
-                    aggregate_id=handed.aggregate_id,
-                    trace_id=handed.trace_id[:64],
-                    task_ids=list(handed.task_ids),
-                    received_at=handed.received_at,
-                    handed_at=handed.handed_at,
-                    next_attempt_at=handed.handed_at + grace if waits else None,
-                    applied_at=None if waits else handed.handed_at,
-                    envelope=handed.envelope if waits else None,
-                )
+                {
+                    "event_id": handed.event_id,
+                    "event_type": handed.event_type,
+                    "aggregate_id": handed.aggregate_id,
+                    "trace_id": handed.trace_id[:64],
+                    "task_ids": list(handed.task_ids),
+                    "received_at": handed.received_at,
+                    "handed_at": handed.handed_at,
+                    "attempts": 0,
+                    "next_attempt_at": handed.handed_at + grace if waits else None,
+                    "applied_at": None if waits else handed.handed_at,
+                    "envelope": handed.envelope if waits else None,
+                }
             )
         try:
-            HandOff.objects.bulk_create(rows, ignore_conflicts=True)
+            apply_statements.insert_many_unless_exist(HandOff, rows, conflict_fields=("event_id",))
         except DatabaseError as exc:
             raise TransientError(f"hand-off not recorded: {type(exc).__name__}") from exc
 

@@ -233,3 +233,17 @@ def test_applied_records_are_pruned_after_the_retention(sqs, topology, celery_br
     assert outcome.pruned == 2
     # The one never applied stays, whatever its age.
     assert [str(r.event_id) for r in HandOff.objects.all()] == [envelopes[2]["event_id"]]
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_a_handoff_without_its_envelope(sqs, topology, celery_broker, admin_client):
+    envelope = user_state_event(new_user_id(), 1, types.USER_UPDATED, email="private@example.com")
+    send_events(sqs, topology, [envelope])
+    drain(users_bridge(sqs, topology, celery_broker))
+
+    listing = admin_client.get("/admin/bridge/handoff/")
+    page = admin_client.get(f"/admin/bridge/handoff/{envelope['event_id']}/change/")
+
+    assert listing.status_code == page.status_code == 200
+    assert envelope["event_id"] in page.content.decode()
+    assert "private@example.com" not in listing.content.decode() + page.content.decode()
