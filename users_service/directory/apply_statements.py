@@ -16,17 +16,20 @@ from typing import Any
 from django.db import connection, models
 
 
-def _insert(model: type[models.Model], values: Mapping[str, Any]) -> tuple[str, list[str], list[Any]]:
-    """`INSERT INTO <table> (<columns>) VALUES (%s, …)`, its quoted columns and its parameters."""
-    columns, params = [], []
-    for name, value in values.items():
-        field = model._meta.get_field(name)
-        columns.append(connection.ops.quote_name(field.column))
-        params.append(field.get_db_prep_save(value, connection))
+def _insert(
+    model: type[models.Model], rows: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[str], list[Any]]:
+    """`INSERT INTO <table> (<columns>) VALUES (%s, …), …`, its quoted columns and its parameters.
+
+    Every row names the same fields, in the same order.
+    """
+    fields = {name: model._meta.get_field(name) for name in rows[0]}
+    columns = [connection.ops.quote_name(field.column) for field in fields.values()]
+    params = [field.get_db_prep_save(row[name], connection) for row in rows for name, field in fields.items()]
     table = connection.ops.quote_name(model._meta.db_table)
-    placeholders = ", ".join(["%s"] * len(columns))
+    values = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * len(rows))
     # Reviewed (S608): identifiers come from the model's meta and are quoted; values are parameters.
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", columns, params  # noqa: S608
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}", columns, params  # noqa: S608
 
 
 def _quoted(model: type[models.Model], names: Iterable[str]) -> list[str]:
@@ -43,7 +46,7 @@ def insert_unless_exists(
     model: type[models.Model], values: Mapping[str, Any], *, conflict_fields: tuple[str, ...]
 ) -> bool:
     """INSERT … ON CONFLICT (conflict_fields) DO NOTHING; True if the row was inserted."""
-    insert, _, params = _insert(model, values)
+    insert, _, params = _insert(model, [values])
     return _one_row(f"{insert} ON CONFLICT ({', '.join(_quoted(model, conflict_fields))}) DO NOTHING", params)
 
 
@@ -58,16 +61,10 @@ def insert_many_unless_exist(
     """
     if not rows:
         return 0
-    columns = _quoted(model, rows[0].keys())
-    params = [param for row in rows for param in _columns(model, row)[1]]
-    row_sql = f"({', '.join(['%s'] * len(columns))})"
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({', '.join(columns)}) "
-        f"VALUES {', '.join([row_sql] * len(rows))} "
-        f"ON CONFLICT ({', '.join(_quoted(model, conflict_fields))}) DO NOTHING"
-    )
+    insert, _, params = _insert(model, rows)
+    conflict = ", ".join(_quoted(model, conflict_fields))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"{insert} ON CONFLICT ({conflict}) DO NOTHING", params)
         return cursor.rowcount
 
 
@@ -77,7 +74,7 @@ def upsert_if_newer(model: type[models.Model], values: Mapping[str, Any]) -> boo
     `values` holds the primary key, `version`, `erased` and every column to write. True if the
     row was inserted or updated; False if an equal or newer version (or a tombstone) is there.
     """
-    insert, columns, params = _insert(model, values)
+    insert, columns, params = _insert(model, [values])
     table = connection.ops.quote_name(model._meta.db_table)
     pk = connection.ops.quote_name(model._meta.pk.column)
     version, erased = _quoted(model, ("version", "erased"))
