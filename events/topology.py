@@ -22,7 +22,7 @@ class TopologyNames:
     queue: str = DEFAULT_QUEUE
     dlq: str = DEFAULT_DLQ
     #: Receives before SQS moves a message to the DLQ by itself (the backstop).
-    max_receive_count: int = 5
+    max_receive_count: int = 20
     visibility_timeout: int = 30
     #: Raw delivery puts the envelope straight in the SQS body, without the SNS notification (and its
     #: TopicArn). The bridge reads the same setting: it accepts bare envelopes only when this is on.
@@ -35,7 +35,7 @@ class TopologyNames:
             topic=env.get("EVENTS_TOPIC_NAME", DEFAULT_TOPIC),
             queue=env.get("EVENTS_QUEUE_NAME", DEFAULT_QUEUE),
             dlq=env.get("EVENTS_DLQ_NAME", DEFAULT_DLQ),
-            max_receive_count=int(env.get("EVENTS_MAX_RECEIVE_COUNT", "5")),
+            max_receive_count=int(env.get("EVENTS_MAX_RECEIVE_COUNT", "20")),
             visibility_timeout=int(env.get("EVENTS_VISIBILITY_TIMEOUT", "30")),
             raw_delivery=env.get("EVENTS_RAW_DELIVERY", "0") in ("1", "true", "yes"),
         )

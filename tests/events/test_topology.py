@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from events.backoff import redelivery_delay
 from events.topology import TopologyNames, ensure_topology
 from tests.conftest import receive_all
 
@@ -74,3 +75,15 @@ def test_queue_policy_lets_only_the_topic_send_and_is_set_idempotently(sns, sqs)
 def test_raw_delivery_comes_from_the_environment():
     assert TopologyNames.from_env({}).raw_delivery is False
     assert TopologyNames.from_env({"EVENTS_RAW_DELIVERY": "true"}).raw_delivery is True
+
+
+def test_the_default_redrive_budget_outlasts_a_five_minute_outage():
+    """While the broker or the users database is down, each receive of a message that cannot be
+    handed over counts towards the redrive; the bridge leaves it invisible for a growing delay.
+    The default receive count must cover a five-minute outage before SQS dead-letters events."""
+    names = TopologyNames.from_env({})
+    shortest = sum(
+        min(names.visibility_timeout, min(redelivery_delay(count) for _ in range(50)))
+        for count in range(1, names.max_receive_count)
+    )
+    assert shortest >= 300
