@@ -76,7 +76,7 @@ def _sqs() -> dict[str, int]:
 
 
 def _bridge_lag() -> dict[str, float | None]:
-    """The running bridges' oldest message age (None when no bridge runs: nothing to judge)."""
+    """The running bridges' oldest message age (0 when no bridge runs: nothing to judge)."""
     age = metrics.value(metrics.BRIDGE_OLDEST_MESSAGE_AGE, metrics.snapshot(), combine="max")
     if age is not None and age > settings.HEALTH_MAX_BRIDGE_LAG_SECONDS:
         raise unhealthy(
