@@ -1,5 +1,5 @@
-"""Settings of the HR monolith. Every knob comes from the environment: docs/settings.md lists
-each variable with its default; the shared part is in shared_settings/base.py."""
+"""Settings of the HR monolith. Every knob comes from the environment: README's settings
+table lists each variable with its default; the shared part is in shared_settings/base.py."""
 
 from __future__ import annotations
 

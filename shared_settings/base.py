@@ -2,7 +2,7 @@
 
 Each service's `settings.py` starts with `from shared_settings.base import *` and adds its own
 apps, secret key, hosts, cookie names and knobs. Every variable read here is listed in
-docs/settings.md (a test keeps the list complete).
+README's settings table (a test keeps it complete); the decisions are in docs/settings.md.
 """
 
 from __future__ import annotations

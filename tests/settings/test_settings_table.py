@@ -1,5 +1,5 @@
-"""docs/settings.md lists every variable the services read, under the right service, with the
-code's default: the table the README shows cannot drift from the settings modules."""
+"""README's settings table lists every variable the services read, under the right service, with the
+code's default: the one table users read cannot drift from the settings modules."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ TABLE_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]+)` \| (\w+) \| ([^|]*) \| ([^|]*) 
 
 
 def documented() -> dict[str, tuple[str, str, str]]:
-    rows = TABLE_ROW.findall((ROOT / "docs" / "settings.md").read_text())
+    rows = TABLE_ROW.findall((ROOT / "README.md").read_text())
     table = {name: (service, default.strip(), meaning.strip()) for name, service, default, meaning in rows}
     assert len(table) == len(rows), "a variable is listed twice"
     return table
 
 
 def as_documented(default: Any) -> str:
-    """How docs/settings.md writes a literal default."""
+    """How the settings table writes a literal default."""
     if default is REQUIRED:
         return "required"
     if default is None:
@@ -52,8 +52,8 @@ def test_the_reader_finds_the_known_names():
 
 def test_every_variable_read_is_documented_and_every_documented_one_is_read():
     read, table = set(service_variables()), set(documented())
-    assert sorted(read - table) == [], "read by the services, missing from docs/settings.md"
-    assert sorted(table - read) == [], "in docs/settings.md, read by no service"
+    assert sorted(read - table) == [], "read by the services, missing from README's settings table"
+    assert sorted(table - read) == [], "in README's settings table, read by no service"
 
 
 @pytest.mark.parametrize("name", sorted(service_variables()))

@@ -1,6 +1,6 @@
 """The environment variables a module reads, found in its source (ast), with their defaults.
 
-Shared by the settings table test (docs/settings.md) and the compose test: both must see the
+Shared by the settings table test (README.md) and the compose test: both must see the
 same reads. A read is a call `<reader>("NAME", ...)`: the settings' `env.str/int/float/bool/
 list/redis_url`, the base's `database`, and `get`/`getenv` on a mapping (events/ reads
 `os.environ` through `env.get`).
