@@ -1,7 +1,4 @@
-from django.contrib import admin
 from django.urls import path
-from django.views.decorators.http import require_safe
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from hr_monolith.catalogue.apis import CatalogueDetailApi, CatalogueListApi
 from hr_monolith.health import health
@@ -9,15 +6,10 @@ from hr_monolith.outbox.apis import OutboxEventApi
 from hr_monolith.outbox.views import metrics_view
 from hr_monolith.people import apis as people
 from hr_monolith.resources import apis as resources
-from shared_settings.health import live
+from shared_settings.urls import service_urlpatterns
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
-    path("health/", health, name="health"),
-    path("health/live/", live, name="health-live"),
-    path("metrics", require_safe(metrics_view), name="metrics"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    *service_urlpatterns(health=health, metrics=metrics_view),
     path("api/users/", people.UserListApi.as_view(), name="user-list"),
     path("api/users/<uuid:user_id>/", people.UserDetailApi.as_view(), name="user-detail"),
     path("api/users/<uuid:user_id>/deactivate/", people.UserDeactivateApi.as_view(), name="user-deactivate"),

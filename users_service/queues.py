@@ -101,8 +101,8 @@ class WorkerRole:
 
 EVENTS = WorkerRole(
     queue="events",
-    runs="event applies to the read model (short database writes)",
-    tasks=("directory.*",),
+    runs="event applies to the read model and an erase's clean-up (short database writes)",
+    tasks=("directory.*", "bridge.*"),
     # Processes: time limits apply, and a child that dies (OOM) has its task given back at
     # once (reject_on_worker_lost); two cores keep two applies truly in parallel.
     pool="prefork",

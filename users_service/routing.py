@@ -19,6 +19,7 @@ def route(task: str) -> Route:
 
 APPLY_USER_EVENT = route("directory.apply_user_event")
 FORGET_USER = route("directory.forget_user")
+FORGET_HANDOFFS = route("bridge.forget_user")
 INVALIDATE_CATALOGUE = route("catalogue.invalidate")
 INVALIDATE_RESOURCES = route("resources.invalidate")
 WARM_RESOURCES = route("resources.warm")
@@ -28,7 +29,7 @@ ROUTES: RoutingTable = {
     types.USER_UPDATED: (APPLY_USER_EVENT, INVALIDATE_RESOURCES),
     types.USER_DEACTIVATED: (APPLY_USER_EVENT,),
     types.USER_REACTIVATED: (APPLY_USER_EVENT,),
-    types.USER_ERASED: (APPLY_USER_EVENT, INVALIDATE_RESOURCES, FORGET_USER),
+    types.USER_ERASED: (APPLY_USER_EVENT, INVALIDATE_RESOURCES, FORGET_USER, FORGET_HANDOFFS),
     types.USER_RESOURCES_CHANGED: (INVALIDATE_RESOURCES,),
     types.CATALOGUE_CHANGED: (INVALIDATE_CATALOGUE,),
 }

@@ -1,13 +1,10 @@
 """Routes of the users service. `/health/` and `/metrics` are open (GET/HEAD); `/ops/` is for staff;
 the API needs a login (tests/users_service/test_roles.py checks every route)."""
 
-from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import path
-from django.views.decorators.http import require_safe
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from shared_settings.health import live
+from shared_settings.urls import service_urlpatterns
 from users_service.bridge.views import trace_page
 from users_service.catalogue.apis import CatalogueApi
 from users_service.directory import apis as directory
@@ -18,12 +15,7 @@ from users_service.reports.views import ops_page
 from users_service.resources.apis import UserResourcesApi
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
-    path("health/", health, name="health"),
-    path("health/live/", live, name="health-live"),
-    path("metrics", require_safe(metrics_view), name="metrics"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    *service_urlpatterns(health=health, metrics=metrics_view),
     path("api/users/", directory.UserListApi.as_view(), name="user-list"),
     path("api/users/<uuid:user_id>/", directory.UserDetailApi.as_view(), name="user-detail"),
     path("api/reports/", reports.ReportRunListApi.as_view(), name="report-run-list"),

@@ -8,13 +8,15 @@ to the main queue and deletes it from the DLQ only after SQS accepted the copy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from events.aws import AwsSettings, client
 from events.bridge.dead_letters import DeadLetter
 from events.bridge.sqs_batch import SQS_BATCH_LIMIT, chunks
+from events.topology import TopologyNames
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,18 @@ class DeadLetterQueue:
         #: How long browsed messages stay hidden at most, should a release fail.
         self.hold_seconds = hold_seconds
 
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeadLetterQueue:
+        """The DLQ and the main queue looked up by their configured names (no topology change,
+        safe from a web request or a task)."""
+        sqs = client("sqs", AwsSettings.from_env(env), read_timeout=10)
+        names = TopologyNames.from_env(env)
+        return cls(
+            sqs,
+            dlq_url=sqs.get_queue_url(QueueName=names.dlq)["QueueUrl"],
+            queue_url=sqs.get_queue_url(QueueName=names.queue)["QueueUrl"],
+        )
     def depth(self) -> int:
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=self.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]

@@ -75,10 +75,4 @@ def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
 
 def dead_letter_queue() -> DeadLetterQueue:
     """The DLQ and the main queue by name (no topology changes: safe from a web request)."""
-    sqs = client("sqs", AwsSettings.from_env(), read_timeout=10)
-    names = TopologyNames.from_env()
-    return DeadLetterQueue(
-        sqs,
-        dlq_url=sqs.get_queue_url(QueueName=names.dlq)["QueueUrl"],
-        queue_url=sqs.get_queue_url(QueueName=names.queue)["QueueUrl"],
-    )
+    return DeadLetterQueue.from_env()

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from events.aws import AWS_CALL_ERRORS
-from users_service.bridge.wiring import dead_letter_queue
+from events.bridge.dlq import DeadLetterQueue
 from users_service.directory import erasure, services
 from users_service.ops import metrics
 
@@ -52,7 +52,7 @@ def apply_user_event(self: Any, envelope: dict[str, Any]) -> str:
 def forget_user(envelope: dict[str, Any]) -> str:
     """After `user.erased`: redact the user's failed tasks and task results, drop their cache
     entries and dead letters (docs/privacy.md)."""
-    forgotten = erasure.user_forget(user_id=envelope["aggregate_id"], dead_letters=dead_letter_queue())
+    forgotten = erasure.user_forget(user_id=envelope["aggregate_id"], dead_letters=DeadLetterQueue.from_env())
     return (
         f"failed tasks {forgotten.failed_tasks}, task results {forgotten.task_results}, "
         f"cache keys {forgotten.cache_keys}, dead letters {forgotten.dead_letters}"

@@ -211,10 +211,11 @@ def test_an_erased_user_leaves_no_trace(
     assert redis_keys_holding(redis_url, MARKER)
     assert MARKER in json.dumps(receive_all_kept(sqs, topology.dlq_url))
 
-    # The erase, as production runs it: apply, invalidate, forget.
+    # The erase, as production runs it: apply, invalidate, forget (the read model's stores and
+    # the bridge's hand-off records).
     failing_versions.clear()
     through_the_bridge(event(user_id, 5, types.USER_ERASED))
-    worker.work("events", count=2)
+    worker.work("events", count=3)
     worker.work("cache")
     # The held retry runs after the erase: the tombstone refuses it.
     worker.run(held_retry)
