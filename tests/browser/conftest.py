@@ -64,8 +64,9 @@ class Servers:
 
 
 def _healthy(url: str) -> bool:
+    """The server answers ('/health/' asks about the whole pipeline: the DLQ here is not empty)."""
     try:
-        return requests.get(f"{url}/health/", timeout=2).status_code == 200
+        return requests.get(f"{url}/health/live/", timeout=2).status_code == 200
     except requests.RequestException:
         return False
 

@@ -72,9 +72,15 @@ def test_bridge_killed_between_publish_and_delete_applies_each_event_once(stack:
         lock.close()
     stack.start("bridge")
     stack.wait_converged(timeout=60)
-    outcomes = stack.worker_outcomes()
-    assert outcomes[(task_ids[0], "applied")] == 1
-    assert outcomes[(task_ids[0], "duplicate")] >= 1, "the redelivered message was not published again"
+    # The read model may converge on the first copies before SQS hands the undeleted messages out
+    # again (after their visibility timeout): wait for the redelivered copy to be found a duplicate.
+    wait_until(
+        lambda: stack.worker_outcomes()[(task_ids[0], "duplicate")] >= 1,
+        timeout=90,
+        what="the redelivered message published again and found a duplicate",
+        interval=0.5,
+    )
+    assert stack.worker_outcomes()[(task_ids[0], "applied")] == 1
 
 
 def test_events_worker_killed_mid_task_applies_the_event_once(stack: FaultStack) -> None:
