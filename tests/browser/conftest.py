@@ -94,7 +94,9 @@ def servers(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory
         manage(service, "migrate", "--noinput", env=env)
         token = ensure_admin(service, username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
         if service == "hr":
-            env["MONOLITH_API_TOKEN"] = ensure_service_account("hr", username="users-service", env=env)
+            env["MONOLITH_API_TOKEN"] = ensure_service_account(
+                    "hr", username="users-service", env=env, permissions=("outbox.view_outboxevent",)
+                )
             manage("hr", "load_demo_data", "--users", str(DEMO_USERS), env=env)
         return token
 

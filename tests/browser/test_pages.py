@@ -1,6 +1,6 @@
 """The pages an operator opens, in a real browser: both admins in one browser, `/ops/`, the DLQ
-admin and Swagger UI on both services; no console error, no failed request, nothing from another
-host, and the content drawn (not only served)."""
+admin, the trace of one event and Swagger UI on both services; no console error, no failed
+request, nothing from another host, and the content drawn (not only served)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,24 @@ def test_dead_letter_admin_lists_the_dlq(page, logged_in: Servers):
         "unknown_event_type",
     ]
     screenshot(page, "dead-letters")
+
+
+def test_trace_page_follows_one_event_from_the_monolith_to_the_inbox(page, logged_in: Servers):
+    # An event the demo data sent through the pipeline, as the hand-off admin lists it.
+    page.goto(f"{logged_in.users_url}/admin/bridge/handoff/?event_type=user.created")
+    event_id = page.locator("#result_list tbody td.field-event_id").first.inner_text().strip()
+    page.goto(f"{logged_in.users_url}/ops/trace/")
+    page.fill("#event_id", event_id)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{logged_in.users_url}/ops/trace/{event_id}/")
+    hops = [name.strip() for name in page.locator("#timeline tr.hop td:first-child").all_inner_texts()]
+    # The monolith's hops (through its outbox API), the bridge's, and the inbox's, in order.
+    for expected in ("published", "received", "handed over", "applied"):
+        assert expected in hops, (expected, hops)
+    order = [hops.index(name) for name in ("published", "received", "handed over", "applied")]
+    assert order == sorted(order), hops
+    assert page.locator("#trace-id").inner_text() != "-"
+    screenshot(page, "trace")
 
 
 @pytest.mark.parametrize(("service", "title"), [("hr", "HR monolith API"), ("users", "Users service API")])
