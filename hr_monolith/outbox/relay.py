@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -35,6 +35,8 @@ from hr_monolith.outbox.services import PurgeSchedule
 from hr_monolith.outbox.wake import OutboxWake, PollWake
 
 log = logging.getLogger(__name__)
+#: What a pass may raise while the database is away for a while; the loop waits them out.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 #: Errors of a whole publish_batch call that may go away (network, throttling, SNS down).
 CALL_ERRORS = AWS_CALL_ERRORS
@@ -256,11 +258,21 @@ class OutboxRelay:
         wake = wake or PollWake()
         failures = 0
         while not stop.is_set():
-            outcome = self.relay_once()
+            try:
+                outcome = self.relay_once()
+                if self.purge is not None:
+                    self.purge.step()
+            except DATABASE_ERRORS as exc:
+                # A locked SQLite file, a PostgreSQL restart or failover: the rows stay pending (the
+                # claim's transaction is rolled back), so wait and claim again on a new connection.
+                failures += 1
+                delay = self.backoff.delay(failures)
+                log.warning("outbox: database error (%s); retrying in %.2fs", type(exc).__name__, delay)
+                connection.close()
+                stop.wait(delay)
+                continue
             if on_pass is not None:
                 on_pass()
-            if self.purge is not None:
-                self.purge.step()
             if outcome.call_failed:
                 failures += 1
                 delay = self.backoff.delay(failures)

@@ -160,14 +160,16 @@ class _StopAtFirstWait:
     def __init__(self) -> None:
         self.waits: list[float] = []
         self._set = False
+        #: Waits before the loop is stopped (1: at the first).
+        self.stop_after = 1
 
     def is_set(self) -> bool:
         return self._set
 
     def wait(self, timeout: float) -> bool:
         self.waits.append(timeout)
-        self._set = True
-        return True
+        self._set = len(self.waits) >= self.stop_after
+        return self._set
 
 
 def test_run_claims_again_at_once_after_a_pass_that_found_rows(sns, sqs, topology):
@@ -184,6 +186,33 @@ def test_run_claims_again_at_once_after_a_pass_that_found_rows(sns, sqs, topolog
     # The partial pass (3 of 100) is followed by another pass, not by a sleep; only the empty one sleeps.
     assert [p.claimed for p in passes] == [3, 0]
     assert stop.waits == [0.2]
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+
+
+def test_a_database_error_in_a_pass_is_waited_out_not_fatal(sns, sqs, topology):
+    """SQLite's "database is locked", a PostgreSQL failover: the relay backs off and goes on."""
+    from django.db import OperationalError
+
+    make_users(2)
+    relay = OutboxRelay(SnsPublisher(sns, topology.topic_arn), batch_size=100)
+    relay_once = relay.relay_once
+    calls = []
+
+    def first_pass_fails():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("database is locked")
+        return relay_once()
+
+    relay.relay_once = first_pass_fails
+    stop = _StopAtFirstWait()
+    stop.stop_after = 2
+    try:
+        relay.run(stop, poll_interval=0.2)
+    finally:
+        relay.close()
+    assert len(stop.waits) == 2
+    assert stop.waits[0] > 0  # the backoff after the error, before the pass that sends
     assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
 
 
