@@ -173,6 +173,35 @@ class MemorySampler:
         return growth
 
 
+class Supervisor:
+    """What compose's `restart: unless-stopped` does for the soak's processes: one that exits
+    without a fault having stopped it (a worker's "Unrecoverable error" when the broker restarts,
+    say) is started again. Faults hold `paused()` while they kill and restart processes themselves."""
+
+    def __init__(self, stack: FaultStack, names: tuple[str, ...]) -> None:
+        self.stack = stack
+        self.names = names
+        self.restarts: list[dict] = []
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+
+    def paused(self) -> threading.Lock:
+        return self._lock
+
+    def run(self) -> None:
+        while not self.stop.wait(1.0):
+            with self._lock:
+                for name in self.names:
+                    process = self.stack.processes[name].process
+                    if process.poll() is None:
+                        continue
+                    log(f"soak:   {name} exited ({process.returncode}); started again, as compose would")
+                    at = round(time.monotonic() - self._started, 1)
+                    self.restarts.append({"process": name, "exit": process.returncode, "at_s": at})
+                    self.stack.start(name)
+
+
 @dataclass
 class Fault:
     name: str
@@ -293,6 +322,8 @@ def soak(duration: float, rate: float) -> dict:
             producer = Producer(monolith, rate)
             sampler = MemorySampler(stack)
             threading.Thread(target=sampler.run, name="rss", daemon=True).start()
+            supervisor = Supervisor(stack, ("relay", "bridge", "worker-events"))
+            threading.Thread(target=supervisor.run, name="supervisor", daemon=True).start()
             threads = producer.start()
             started = time.monotonic()
             faults: list[dict] = []
@@ -304,7 +335,8 @@ def soak(duration: float, rate: float) -> dict:
                 time.sleep(max(0.0, due - time.monotonic()))
                 log(f"soak: {time.monotonic() - started:.0f}s fault {fault.name}")
                 fault_started = time.monotonic()
-                fault.inject(stack)
+                with supervisor.paused():
+                    fault.inject(stack)
                 lasted = time.monotonic() - fault_started
                 fault_end = time.time()
                 recovery = recovery_seconds(stack, fault_end)
@@ -328,6 +360,7 @@ def soak(duration: float, rate: float) -> dict:
                 log(str(exc)[:4000])
                 state = stack.convergence()
             sampler.stop.set()
+            supervisor.stop.set()
             latencies = latencies_ms(stack, monolith.committed)
             lost, doubled = len(state.missing_events), state.doubled
             recoveries = [f["recovery_s"] for f in faults]
@@ -357,6 +390,7 @@ def soak(duration: float, rate: float) -> dict:
                 doubled=doubled,
                 users_differing=len(state.differing),
                 faults=faults,
+                process_restarts=supervisor.restarts,
                 max_recovery_s=None if None in recoveries else max(recoveries, default=0),
                 p50_ms=round(percentile(latencies, 50), 1) if latencies else None,
                 p99_ms=round(percentile(latencies, 99), 1) if latencies else None,
