@@ -44,3 +44,13 @@ def missing_static_files(html: str) -> list[str]:
         for ref in page_references(html)
         if ref.startswith(prefix) and finders.find(urlsplit(ref).path.removeprefix(prefix)) is None
     ]
+
+
+def assert_docs_page_is_offline(client, page: str) -> None:
+    """The page answers and every script and style it names is a file of the service itself."""
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert page_references(html), "the page references no script or style at all"
+    assert foreign_references(html) == []
+    assert missing_static_files(html) == []

@@ -7,7 +7,6 @@ import json
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from events.publisher import SnsPublisher
 from hr_monolith.outbox.models import OutboxEvent
@@ -18,23 +17,10 @@ from hr_monolith.people.models import User
 from hr_monolith.resources import services as resources
 from hr_monolith.resources.models import ResourceGrant
 from tests.conftest import receive_all
+from tests.database_scan import cells_holding
 
 #: In the person's names and email, and nowhere else.
 MARKER = "Zqxv7marker"
-
-
-def tables_holding(marker: str) -> set[str]:
-    """`table.column` of every cell of every table of the database whose text holds `marker`."""
-    hits = set()
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            columns = [column[0] for column in cursor.description]
-            for row in cursor.fetchall():
-                for column, value in zip(columns, row, strict=True):
-                    if value is not None and marker.lower() in str(value).lower():
-                        hits.add(f"{table}.{column}")
-    return hits
 
 
 def relay_pass(sns, topology) -> None:
@@ -85,7 +71,7 @@ def erase_leaves_no_trace(client, catalogue_entries, sns, sqs, topology) -> None
     people.user_update(user_id=other.id, data={"last_name": "Murray"})
 
     # The scan finds the marker where the person is (else it could not fail).
-    before = tables_holding(MARKER)
+    before = cells_holding(MARKER)
     assert {"people_user.email", "outbox_outboxevent.envelope", "django_admin_log.object_repr"} <= before
     sent_before = OutboxEvent.objects.filter(aggregate_id=str(person.id)).sent().count()
     assert sent_before == 3
@@ -95,7 +81,7 @@ def erase_leaves_no_trace(client, catalogue_entries, sns, sqs, topology) -> None
     response = client.post(f"/admin/people/user/{person.id}/delete/", {"post": "yes"})
     assert response.status_code == 302
 
-    assert tables_holding(MARKER) == set()
+    assert cells_holding(MARKER) == set()
     assert not User.objects.filter(pk=person.id).exists()
     assert not ResourceGrant.objects.filter(user_id=person.id).exists()
     rows = list(OutboxEvent.objects.filter(aggregate_id=str(person.id)).order_by("id"))

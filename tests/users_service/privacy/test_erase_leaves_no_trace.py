@@ -18,12 +18,13 @@ import pytest
 import redis
 from celery.app.trace import build_tracer
 from django.core.cache import cache
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from kombu import Queue
 
 from events import types
 from events.bridge.dead_letters import DLQ_DETAIL_ATTRIBUTE
 from tests.conftest import receive_all
+from tests.database_scan import cells_holding
 from tests.samples import user_envelope
 from users_service import cache_keys
 from users_service.bridge.wiring import build_bridge
@@ -35,20 +36,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 #: In the person's names and email, and nowhere else.
 MARKER = "Wq8erasemarker"
-
-
-def database_cells_holding(marker: str) -> set[str]:
-    """`table.column` of every cell of every table whose text holds `marker` (a full dump)."""
-    hits = set()
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            columns = [column[0] for column in cursor.description]
-            for row in cursor.fetchall():
-                for column, value in zip(columns, row, strict=True):
-                    if value is not None and marker.lower() in str(value).lower():
-                        hits.add(f"{table}.{column}")
-    return hits
 
 
 def _decoded(value: bytes) -> Iterator[bytes]:
@@ -207,7 +194,7 @@ def test_an_erased_user_leaves_no_trace(
     cache.set(cache_keys.fill_lock(key), MARKER)
 
     # Before the erase, each store holds the marker: the scans below can see it.
-    assert database_cells_holding(MARKER)
+    assert cells_holding(MARKER)
     assert redis_keys_holding(redis_url, MARKER)
     assert MARKER in json.dumps(receive_all_kept(sqs, topology.dlq_url))
 
@@ -222,7 +209,7 @@ def test_an_erased_user_leaves_no_trace(
 
     record = UserRecord.objects.get(pk=user_id)
     assert (record.erased, record.version, record.first_name, record.email) == (True, 5, "", "")
-    assert database_cells_holding(MARKER) == set()
+    assert cells_holding(MARKER) == set()
     assert redis_keys_holding(redis_url, MARKER) == set()
     left = receive_all(sqs, topology.dlq_url)
     assert [json.loads(json.loads(m["Body"])["Message"])["payload"]["nickname"] for m in left] == [
