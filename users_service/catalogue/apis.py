@@ -11,10 +11,9 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from events.types import CATALOGUE_KINDS
-from users_service.cached_response import cached_json_response
+from users_service.cached_response import UPSTREAM_DOWN, cached_upstream_response
 from users_service.catalogue import selectors
 from users_service.read_through import CachePolicy
-from users_service.upstream import UpstreamError, UpstreamUnavailableError
 
 
 class CatalogueEntryOutput(serializers.Serializer):
@@ -42,15 +41,11 @@ class CatalogueApi(APIView):
         responses={
             200: CatalogueOutput,
             404: OpenApiResponse(OpenApiTypes.OBJECT, description="Unknown catalogue kind."),
-            503: OpenApiResponse(OpenApiTypes.OBJECT, description="Monolith down and nothing cached."),
+            503: UPSTREAM_DOWN,
         },
         description="A catalogue from the cache (filled from the monolith on a miss); `X-Cache: hit|miss`.",
     )
     def get(self, request: Request, kind: str) -> HttpResponseBase:
         if kind not in CATALOGUE_KINDS:
             raise NotFound(f"Unknown catalogue {kind!r}; known: {', '.join(CATALOGUE_KINDS)}.")
-        try:
-            lookup = selectors.catalogue_entries(kind=kind)
-        except UpstreamError:
-            raise UpstreamUnavailableError() from None
-        return cached_json_response(request, lookup)
+        return cached_upstream_response(request, lambda: selectors.catalogue_entries(kind=kind))
