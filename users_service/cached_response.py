@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -20,9 +20,6 @@ from rest_framework.response import Response
 
 from users_service.read_through import Lookup
 from users_service.upstream import UpstreamError, UpstreamNotFound, UpstreamUnavailableError
-
-#: The 503 of a cached endpoint, for its OpenAPI schema.
-UPSTREAM_DOWN = OpenApiResponse(OpenApiTypes.OBJECT, description="Monolith down and nothing cached.")
 
 _renderer = JSONRenderer()
 
@@ -39,6 +36,19 @@ def cached_json_response(request: Request, lookup: Lookup) -> HttpResponseBase:
     if request.accepted_renderer.format == "json":
         return HttpResponse(lookup.value, content_type=_renderer.media_type, headers=headers)
     return Response(lookup.json(), headers=headers)
+
+
+def cached_endpoint_schema(*, what: str, output: type, not_found: str) -> Callable[[Any], Any]:
+    """The OpenAPI schema of a cached GET answering `output` (`what` it is, for the description):
+    its 404 (`not_found`) and its 503 (`cached_upstream_response`)."""
+    return extend_schema(
+        responses={
+            200: output,
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description=not_found),
+            503: OpenApiResponse(OpenApiTypes.OBJECT, description="Monolith down and nothing cached."),
+        },
+        description=f"{what} from the cache (filled from the monolith on a miss); `X-Cache: hit|miss`.",
+    )
 
 
 def cached_upstream_response(

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from django.http.response import HttpResponseBase
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from events.types import CATALOGUE_KINDS
-from users_service.cached_response import UPSTREAM_DOWN, cached_upstream_response
+from users_service.cached_response import cached_endpoint_schema, cached_upstream_response
 from users_service.catalogue import selectors
 from users_service.read_through import CachePolicy
 
@@ -37,14 +35,7 @@ class CatalogueApi(APIView):
             return None
         return selectors.catalogue_entry(kind=kind)
 
-    @extend_schema(
-        responses={
-            200: CatalogueOutput,
-            404: OpenApiResponse(OpenApiTypes.OBJECT, description="Unknown catalogue kind."),
-            503: UPSTREAM_DOWN,
-        },
-        description="A catalogue from the cache (filled from the monolith on a miss); `X-Cache: hit|miss`.",
-    )
+    @cached_endpoint_schema(what="A catalogue", output=CatalogueOutput, not_found="Unknown catalogue kind.")
     def get(self, request: Request, kind: str) -> HttpResponseBase:
         if kind not in CATALOGUE_KINDS:
             raise NotFound(f"Unknown catalogue {kind!r}; known: {', '.join(CATALOGUE_KINDS)}.")

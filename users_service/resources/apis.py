@@ -5,13 +5,11 @@ from __future__ import annotations
 import uuid
 
 from django.http.response import HttpResponseBase
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from users_service.cached_response import UPSTREAM_DOWN, cached_upstream_response
+from users_service.cached_response import cached_endpoint_schema, cached_upstream_response
 from users_service.read_through import CachePolicy
 from users_service.resources import selectors
 
@@ -35,14 +33,8 @@ class UserResourcesApi(APIView):
         """The cache entry a GET answers when it is a hit (users_service/cache_hits.py)."""
         return selectors.resources_entry(user_id=user_id)
 
-    @extend_schema(
-        responses={
-            200: ResourcesOutput,
-            404: OpenApiResponse(OpenApiTypes.OBJECT, description="The monolith has no such employee."),
-            503: UPSTREAM_DOWN,
-        },
-        description="The user's resources from the cache (filled from the monolith on a miss); "
-        "`X-Cache: hit|miss`.",
+    @cached_endpoint_schema(
+        what="The user's resources", output=ResourcesOutput, not_found="The monolith has no such employee."
     )
     def get(self, request: Request, user_id: str) -> HttpResponseBase:
         return cached_upstream_response(
