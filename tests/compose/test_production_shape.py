@@ -207,9 +207,8 @@ def test_migrate_step_creates_the_account_with_the_token_compose_gives_the_users
 # --- gunicorn ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("script", ["hr-web.sh", "users-web.sh"])
-def test_web_scripts_run_gunicorn_with_the_shared_config(script):
-    assert "--config docker/gunicorn.conf.py" in (ROOT / "docker" / script).read_text()
+def test_web_scripts_run_gunicorn_with_the_shared_config():
+    assert "--config docker/gunicorn.conf.py" in (ROOT / "docker" / "web.sh").read_text()
 
 
 @pytest.mark.parametrize(
