@@ -1,4 +1,4 @@
-"""gunicorn's settings for both web services (docker/hr-web.sh, docker/users-web.sh), read from the
+"""gunicorn's settings for both web services (docker/web.sh, via hr-web.sh and users-web.sh), read from the
 environment like every other setting (docs/settings.md).
 
 gthread: one process per core, each with a pool of threads. The requests spend most of their time

@@ -6,13 +6,14 @@ from __future__ import annotations
 from shared_settings.base import *  # noqa: F403 - the base both services share
 from shared_settings.base import (
     DJANGO_APPS,
-    SPECTACULAR_DOCS_OFFLINE,
     VAR_DIR,
+    api_schema,
     axes_cooloff_message,
     database,
+    metrics_dir,
+    rest_framework,
 )
 from shared_settings.env import env
-from shared_settings.prometheus import use_multiprocess_dir
 
 SECRET_KEY = env.str("HR_SECRET_KEY")
 ALLOWED_HOSTS = env.list("HR_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "hr-web"])
@@ -32,45 +33,25 @@ ROOT_URLCONF = "hr_monolith.urls"
 WSGI_APPLICATION = "hr_monolith.wsgi.application"
 DATABASES = {"default": database("DATABASE_URL", "hr.sqlite3")}
 STATIC_ROOT = VAR_DIR / "static" / "hr"
-# Where every process of the monolith (web, relay) writes its metrics, merged by /metrics
-# (shared_settings/prometheus.py). One per service; the process supervisor empties it at start.
-PROMETHEUS_MULTIPROC_DIR = use_multiprocess_dir(
-    env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus" / "hr"))
-)
+PROMETHEUS_MULTIPROC_DIR = metrics_dir("hr")
 
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
+REST_FRAMEWORK = rest_framework(
+    authentication="rest_framework.authentication.TokenAuthentication",
     # Reads for any login; writes for staff or the model permission (hr_monolith/permissions.py).
-    "DEFAULT_PERMISSION_CLASSES": ["hr_monolith.permissions.StaffOrModelPermissions"],
-    "DEFAULT_PAGINATION_CLASS": "hr_monolith.pagination.ApiPagination",
-    "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "hr_monolith.api_errors.api_exception_handler",
+    permission="hr_monolith.permissions.StaffOrModelPermissions",
+    pagination="hr_monolith.pagination.ApiPagination",
     # DRF's own throttles, counted in the default cache: per process (LocMemCache), a guard
     # against a runaway client rather than a quota. A throttled request gets 429 + Retry-After.
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env.str("HR_API_THROTTLE_ANON", default="60/min"),
-        "user": env.str("HR_API_THROTTLE_USER", default="6000/min"),
-    },
-}
+    throttles=("rest_framework.throttling.AnonRateThrottle", "rest_framework.throttling.UserRateThrottle"),
+    anon_rate=env.str("HR_API_THROTTLE_ANON", default="60/min"),
+    user_rate=env.str("HR_API_THROTTLE_USER", default="6000/min"),
+    exception_handler="hr_monolith.api_errors.api_exception_handler",
+)
 # Largest page a list answers; a bigger `?limit=` is clamped to it (the `next` link goes on).
 HR_API_MAX_LIMIT = env.int("HR_API_MAX_LIMIT", default=500)
-SPECTACULAR_SETTINGS = {
-    "TITLE": "HR monolith API",
-    "DESCRIPTION": "Employees, catalogue and the outbox that publishes user events.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # The schema and its UI need a login like the API they describe.
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    **SPECTACULAR_DOCS_OFFLINE,
-}
+SPECTACULAR_SETTINGS = api_schema(
+    title="HR monolith API", description="Employees, catalogue and the outbox that publishes user events."
+)
 
 # --- events (SNS) ------------------------------------------------------------
 EVENTS_PRODUCER = "hr_monolith"

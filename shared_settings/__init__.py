@@ -1,2 +1,3 @@
-"""What the settings of both Django services share: the typed environment reader (`env`) and the
-base settings (`base`). Only the two `settings.py` modules import it; see docs/settings.md."""
+"""What both Django services share: the typed environment reader (`env`), the base settings
+(`base`), and Django plumbing with no domain in it (health, metrics, tracing, logs, middleware,
+admin, URLs). The two services never import each other; see docs/settings.md."""

@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from shared_settings.env import env
 from shared_settings.logs import LOG_FORMATS, configure_structlog, logging_config
+from shared_settings.prometheus import use_multiprocess_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -71,14 +72,6 @@ DJANGO_APPS = [
     # Swagger UI's files as static files of our own: the docs pages load from no other host.
     "drf_spectacular_sidecar",
 ]
-#: drf-spectacular's settings for the docs pages, merged into each service's SPECTACULAR_SETTINGS:
-#: its defaults load Swagger UI from a CDN (a blank page offline).
-SPECTACULAR_DOCS_OFFLINE = {
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    # Swagger UI would otherwise send the schema's address to validator.swagger.io for its badge.
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
-}
 MIDDLEWARE = [
     # First: the latency it measures includes every middleware below (shared_settings/http_metrics.py).
     "shared_settings.http_metrics.RequestLatencyMiddleware",
@@ -120,6 +113,61 @@ def axes_cooloff_message(service: str) -> str:
         f"Too many failed logins: this account is locked for {AXES_COOLOFF_TIME.total_seconds() / 60:g} "
         f"minutes from this address. An administrator can lift the lock with "
         f"`manage.py {service} axes_reset_username <name>`."
+    )
+
+
+def rest_framework(
+    *,
+    authentication: str,
+    permission: str,
+    pagination: str,
+    throttles: tuple[str, str],
+    anon_rate: str,
+    user_rate: str,
+    exception_handler: str | None = None,
+) -> dict[str, Any]:
+    """A service's REST_FRAMEWORK: its token `authentication` (for services and scripts) or the
+    admin's session, 50 rows a page, drf-spectacular's schema, an anonymous and a per-user throttle."""
+    config: dict[str, Any] = {
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            authentication,
+            "rest_framework.authentication.SessionAuthentication",
+        ],
+        "DEFAULT_PERMISSION_CLASSES": [permission],
+        "DEFAULT_PAGINATION_CLASS": pagination,
+        "PAGE_SIZE": 50,
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        "DEFAULT_THROTTLE_CLASSES": list(throttles),
+        "DEFAULT_THROTTLE_RATES": {"anon": anon_rate, "user": user_rate},
+    }
+    if exception_handler is not None:
+        config["EXCEPTION_HANDLER"] = exception_handler
+    return config
+
+
+def api_schema(*, title: str, description: str) -> dict[str, Any]:
+    """A service's SPECTACULAR_SETTINGS: its API's title and description; the schema and its UI need
+    a login like the API they describe, and the docs pages load nothing from another host."""
+    return {
+        "TITLE": title,
+        "DESCRIPTION": description,
+        "VERSION": "1.0.0",
+        "SERVE_INCLUDE_SCHEMA": False,
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+        # drf-spectacular's defaults load Swagger UI from a CDN (a blank page offline).
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        # Swagger UI would otherwise send the schema's address to validator.swagger.io for its badge.
+        "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    }
+
+
+def metrics_dir(service: str) -> str:
+    """PROMETHEUS_MULTIPROC_DIR: where every process of `service` (hr or users) writes its metrics,
+    merged by /metrics (shared_settings/prometheus.py). One per service; the process supervisor
+    empties it at start."""
+    return use_multiprocess_dir(
+        env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus" / service))
     )
 
 

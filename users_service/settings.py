@@ -9,14 +9,15 @@ from shared_settings.base import *  # noqa: F403 - the base both services share
 from shared_settings.base import (
     DJANGO_APPS,
     MIDDLEWARE,
-    SPECTACULAR_DOCS_OFFLINE,
     TIME_ZONE,
     VAR_DIR,
+    api_schema,
     axes_cooloff_message,
     database,
+    metrics_dir,
+    rest_framework,
 )
 from shared_settings.env import env
-from shared_settings.prometheus import use_multiprocess_dir
 from users_service import queues
 
 SECRET_KEY = env.str("USERS_SECRET_KEY")
@@ -52,46 +53,26 @@ ROOT_URLCONF = "users_service.urls"
 WSGI_APPLICATION = "users_service.wsgi.application"
 DATABASES = {"default": database("USERS_DATABASE_URL", "users.sqlite3")}
 STATIC_ROOT = VAR_DIR / "static" / "users"
-# Where every process of this service (web, bridge, workers) writes its metrics, merged by /metrics
-# (shared_settings/prometheus.py). One per service; the process supervisor empties it at start.
-PROMETHEUS_MULTIPROC_DIR = use_multiprocess_dir(
-    env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus" / "users"))
-)
+PROMETHEUS_MULTIPROC_DIR = metrics_dir("users")
 
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        # TokenAuthentication that remembers a valid token for TOKEN_AUTH_CACHE_SECONDS.
-        "users_service.authentication.CachedTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "users_service.pagination.StrictLimitOffsetPagination",
-    "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+REST_FRAMEWORK = rest_framework(
+    # TokenAuthentication that remembers a valid token for TOKEN_AUTH_CACHE_SECONDS.
+    authentication="users_service.authentication.CachedTokenAuthentication",
+    permission="rest_framework.permissions.IsAuthenticated",
+    pagination="users_service.pagination.StrictLimitOffsetPagination",
     # Fail open when the cache (which holds the counters) is down: see users_service/throttling.py.
-    "DEFAULT_THROTTLE_CLASSES": [
-        "users_service.throttling.AnonThrottle",
-        "users_service.throttling.UserThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env.str("USERS_API_THROTTLE_ANON", default="60/min"),
-        "user": env.str("USERS_API_THROTTLE_USER", default="1200/min"),
-    },
-}
+    throttles=("users_service.throttling.AnonThrottle", "users_service.throttling.UserThrottle"),
+    anon_rate=env.str("USERS_API_THROTTLE_ANON", default="60/min"),
+    user_rate=env.str("USERS_API_THROTTLE_USER", default="1200/min"),
+)
 # Largest page a list answers; a bigger `?limit=` is clamped to it (the `next` link goes on).
 USERS_API_MAX_LIMIT = env.int("USERS_API_MAX_LIMIT", default=500)
 # A revoked token or deactivated user keeps working this long in a process that saw it (0 = never
 # remembered: one database query per request). See users_service/authentication.py.
 TOKEN_AUTH_CACHE_SECONDS = env.float("TOKEN_AUTH_CACHE_SECONDS", default=5.0)
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Users service API",
-    "DESCRIPTION": "Read model of users fed by the monolith's events.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # The schema and its UI need a login like the API they describe.
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    **SPECTACULAR_DOCS_OFFLINE,
-}
+SPECTACULAR_SETTINGS = api_schema(
+    title="Users service API", description="Read model of users fed by the monolith's events."
+)
 
 # --- Redis: the broker and the cache are separate roles ----------------------
 # Each URL may carry a password (redis://:password@host:6379/0) and use TLS (rediss://, which

@@ -6,8 +6,10 @@ Each view names its model (`queryset`): a write needs staff or that model's Djan
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -124,21 +126,28 @@ class UserDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class UserDeactivateApi(APIView):
+# POST sets whether the employee is active, through the service each subclass names. (No docstring:
+# drf-spectacular would show it as the operation's description.)
+class _UserActiveStateApi(APIView):
     queryset = User.objects.all()
     permission_classes = [StaffOrChangePermission]
+    set_state: Callable[..., User]
 
-    @extend_schema(operation_id="users_deactivate", request=None, responses={200: UserOutput, 404: NOT_FOUND})
     def post(self, request: Request, user_id: str) -> Response:
         get_object_or_404(User, pk=user_id)
-        return Response(UserOutput(services.user_deactivate(user_id=user_id)).data)
+        return Response(UserOutput(type(self).set_state(user_id=user_id)).data)
 
 
-class UserReactivateApi(APIView):
-    queryset = User.objects.all()
-    permission_classes = [StaffOrChangePermission]
+def _active_state_schema(operation_id: str) -> Callable[[type[APIView]], type[APIView]]:
+    post = extend_schema(operation_id=operation_id, request=None, responses={200: UserOutput, 404: NOT_FOUND})
+    return extend_schema_view(post=post)
 
-    @extend_schema(operation_id="users_reactivate", request=None, responses={200: UserOutput, 404: NOT_FOUND})
-    def post(self, request: Request, user_id: str) -> Response:
-        get_object_or_404(User, pk=user_id)
-        return Response(UserOutput(services.user_reactivate(user_id=user_id)).data)
+
+@_active_state_schema("users_deactivate")
+class UserDeactivateApi(_UserActiveStateApi):
+    set_state = staticmethod(services.user_deactivate)
+
+
+@_active_state_schema("users_reactivate")
+class UserReactivateApi(_UserActiveStateApi):
+    set_state = staticmethod(services.user_reactivate)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,17 +24,10 @@ import requests
 
 from devstack.chromium import chromium_binary
 from devstack.moto import MotoServer
-from devstack.processes import ManagedProcess, free_port, wait_until
+from devstack.processes import free_port, wait_until
 from devstack.redis import RedisServer
-from devstack.stack import (
-    BASE_DIR,
-    MANAGE,
-    create_topology,
-    ensure_admin,
-    ensure_service_account,
-    manage,
-    stack_env,
-)
+from devstack.service_stack import RunningServices, pipeline_env, running_services, set_up_services
+from devstack.stack import BASE_DIR, MANAGE, create_topology, manage
 from events.aws import AwsSettings, client
 from events.bridge.dead_letters import DLQ_DETAIL_ATTRIBUTE, DLQ_REASON_ATTRIBUTE
 from users_service import queues
@@ -51,24 +43,8 @@ DEAD_LETTERS = (
 )
 #: The reports computed before the pages are opened (reconciliation first: it fills the read model).
 REPORTS = ("reconciliation", "headcount_by_department", "joiners_and_leavers", "pipeline_health")
-
-
-@dataclass
-class Servers:
-    hr_url: str
-    users_url: str
-    processes: dict[str, ManagedProcess] = field(default_factory=dict)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {name}\n{p.log_tail(30)}" for name, p in self.processes.items())
-
-
-def _healthy(url: str) -> bool:
-    """The server answers ('/health/' asks about the whole pipeline: the DLQ here is not empty)."""
-    try:
-        return requests.get(f"{url}/health/live/", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+#: Both web servers' addresses and the processes of the stack behind them.
+Servers = RunningServices
 
 
 @pytest.fixture(scope="package")
@@ -77,32 +53,18 @@ def servers(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory
     that `/ops/` shows a stack at work: the demo's events applied, workers answering, reports run."""
     workdir: Path = tmp_path_factory.mktemp("browser")
     hr_port, users_port = free_port(), free_port()
-    env = stack_env(
+    env = pipeline_env(
+        workdir=workdir,
         aws_endpoint=moto_server.url,
         redis_url=redis_server.url,
-        VAR_DIR=str(workdir),
-        CELERY_BROKER_URL=f"{redis_server.url}/4",
-        CACHE_REDIS_URL=f"{redis_server.url}/5",
-        MONOLITH_URL=f"http://127.0.0.1:{hr_port}",
-        BRIDGE_WAIT_SECONDS="1",
+        broker_db=4,
+        cache_db=5,
+        hr_port=hr_port,
         # The page is looked at once: no reload in the middle of a check.
         OPS_REFRESH_SECONDS="0",
     )
     topology = create_topology(env)
-
-    def set_up(service: str) -> str:
-        manage(service, "migrate", "--noinput", env=env)
-        token = ensure_admin(service, username=ADMIN_USER, password=ADMIN_PASSWORD, env=env)
-        if service == "hr":
-            env["MONOLITH_API_TOKEN"] = ensure_service_account(
-                    "hr", username="users-service", env=env, permissions=("outbox.view_outboxevent",)
-                )
-            manage("hr", "load_demo_data", "--users", str(DEMO_USERS), env=env)
-        return token
-
-    # The two services' databases are independent: set them up side by side (each step is a process).
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        users_token = dict(zip(("hr", "users"), pool.map(set_up, ("hr", "users")), strict=True))["users"]
+    tokens = set_up_services(env, admin=ADMIN_USER, password=ADMIN_PASSWORD, demo_users=DEMO_USERS)
     sqs = client("sqs", AwsSettings.from_env(env))
     for reason, detail, body in DEAD_LETTERS:
         attributes = {DLQ_REASON_ATTRIBUTE: reason, DLQ_DETAIL_ATTRIBUTE: detail}
@@ -111,10 +73,7 @@ def servers(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory
             MessageBody=body,
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
-    found = Servers(f"http://127.0.0.1:{hr_port}", f"http://127.0.0.1:{users_port}")
     commands = {
-        "hr-web": [*MANAGE, "hr", "runserver", f"127.0.0.1:{hr_port}", "--noreload"],
-        "users-web": [*MANAGE, "users", "runserver", f"127.0.0.1:{users_port}", "--noreload"],
         "hr-relay": [*MANAGE, "hr", "relay_outbox"],
         "users-bridge": [*MANAGE, "users", "run_bridge"],
         # One worker per role, as the Procfile starts them (one process each: the machine is shared).
@@ -123,30 +82,26 @@ def servers(moto_server: MotoServer, redis_server: RedisServer, tmp_path_factory
             for role in queues.ROLES
         },
     }
-    try:
-        for name, command in commands.items():
-            found.processes[name] = ManagedProcess(
-                name, command, log_dir=workdir / "log", env=env, cwd=BASE_DIR
-            ).start()
-        for url in (found.hr_url, found.users_url):
-            wait_until(lambda url=url: _healthy(url), timeout=60, what=url)
-        wait_until(
-            lambda: _user_count(found.users_url, users_token) == DEMO_USERS,
-            timeout=90,
-            what="the demo's users applied in the users service",
-            interval=0.5,
-        )
-        # One process for every report (reconciliation reads the monolith just started).
-        code = "from users_service.reports.services import report_run\n" + "".join(
-            f"report_run(name={name!r}, force=True)\n" for name in REPORTS
-        )
-        manage("users", "shell", "-c", code, env=env)
+    # Ready once the web processes are live: /health/ asks about the whole pipeline, and the DLQ
+    # here is not empty on purpose.
+    with running_services(
+        env=env, workdir=workdir, hr_port=hr_port, users_port=users_port, commands=commands, timeout=60
+    ) as found:
+        try:
+            wait_until(
+                lambda: _user_count(found.users_url, tokens["users"]) == DEMO_USERS,
+                timeout=90,
+                what="the demo's users applied in the users service",
+                interval=0.5,
+            )
+            # One process for every report (reconciliation reads the monolith just started).
+            code = "from users_service.reports.services import report_run\n" + "".join(
+                f"report_run(name={name!r}, force=True)\n" for name in REPORTS
+            )
+            manage("users", "shell", "-c", code, env=env)
+        except (TimeoutError, RuntimeError) as exc:
+            pytest.fail(f"{exc}\n{found.logs(30)}")
         yield found
-    except (TimeoutError, RuntimeError) as exc:
-        pytest.fail(f"{exc}\n{found.logs()}")
-    finally:
-        for process in found.processes.values():
-            process.stop()
 
 
 def _user_count(url: str, token: str) -> int | None:

@@ -207,9 +207,42 @@ def test_migrate_step_creates_the_account_with_the_token_compose_gives_the_users
 # --- gunicorn ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("script", ["hr-web.sh", "users-web.sh"])
-def test_web_scripts_run_gunicorn_with_the_shared_config(script):
-    assert "--config docker/gunicorn.conf.py" in (ROOT / "docker" / script).read_text()
+def test_web_scripts_run_gunicorn_with_the_shared_config():
+    assert "--config docker/gunicorn.conf.py" in (ROOT / "docker" / "web.sh").read_text()
+
+
+@pytest.mark.parametrize(
+    ("script", "wsgi", "metrics", "bind"),
+    [
+        ("hr-web.sh", "hr_monolith.wsgi:application", "prometheus/hr", "0.0.0.0:8000"),
+        ("users-web.sh", "users_service.wsgi:application", "prometheus/users", "0.0.0.0:8001"),
+    ],
+)
+def test_web_script_execs_gunicorn_on_its_service_port_and_metrics_directory(
+    tmp_path, script, wsgi, metrics, bind
+):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # Stands in for gunicorn: prints the command line it was given and the metrics directory.
+    fake = bin_dir / "gunicorn"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$PROMETHEUS_MULTIPROC_DIR" "$@"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "VAR_DIR": str(tmp_path / "var")}
+
+    result = subprocess.run(
+        [str(ROOT / "docker" / script)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+
+    metrics_dir, command = result.stdout.split("\n", 1)
+    assert metrics_dir == str(tmp_path / "var" / metrics)
+    expected = f"{wsgi} --config docker/gunicorn.conf.py --bind {bind} --no-control-socket"
+    assert " ".join(command.split()) == expected
 
 
 def test_gunicorn_runs_gthread_with_workers_and_threads_from_the_environment(monkeypatch):

@@ -11,26 +11,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from devstack.processes import ManagedProcess, free_port, wait_until
+from devstack.processes import free_port
 from devstack.redis import RedisServer
-from devstack.stack import (
-    BASE_DIR,
-    MANAGE,
-    create_topology,
-    ensure_admin,
-    ensure_service_account,
-    manage,
-    stack_env,
-)
+from devstack.service_stack import RunningServices, pipeline_env, running_services, set_up_services
+from devstack.stack import MANAGE, create_topology
 
 
-@dataclass
-class Stack:
-    hr_url: str
-    users_url: str
+@dataclass(kw_only=True)
+class Stack(RunningServices):
     hr_token: str
     users_token: str
-    processes: dict[str, ManagedProcess] = field(default_factory=dict)
     #: The environment every process of the stack got (to run a management command against it).
     env: dict = field(default_factory=dict)
 
@@ -52,9 +42,6 @@ class Stack:
             **kwargs,
         )
 
-    def logs(self) -> str:
-        return "\n".join(f"--- {name}\n{p.log_tail(25)}" for name, p in self.processes.items())
-
     def wait_for(self, predicate, *, timeout: float = 45.0, what: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -64,41 +51,23 @@ class Stack:
         pytest.fail(f"{what}: not seen within {timeout:.0f}s\n{self.logs()}")
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code < 500
-    except requests.RequestException:
-        return False
-
-
 @pytest.fixture(scope="module")
 def stack(emulator_url: str, redis_server: RedisServer, tmp_path_factory) -> Iterator[Stack]:
     workdir: Path = tmp_path_factory.mktemp("stack")
     hr_port, users_port = free_port(), free_port()
-    env = stack_env(
+    env = pipeline_env(
+        workdir=workdir,
         aws_endpoint=emulator_url,
         redis_url=redis_server.url,
-        VAR_DIR=str(workdir),
-        CELERY_BROKER_URL=f"{redis_server.url}/2",
-        CACHE_REDIS_URL=f"{redis_server.url}/3",
-        MONOLITH_URL=f"http://127.0.0.1:{hr_port}",
-        BRIDGE_WAIT_SECONDS="1",
+        broker_db=2,
+        cache_db=3,
+        hr_port=hr_port,
         RELAY_POLL_INTERVAL="0.05",
         LOG_LEVEL="INFO",
     )
     create_topology(env)
-    manage("hr", "migrate", "--noinput", env=env)
-    manage("users", "migrate", "--noinput", env=env)
-    hr_token = ensure_admin("hr", username="admin", password="pw", env=env)
-    users_token = ensure_admin("users", username="admin", password="pw", env=env)
-    # The users service reads the monolith's API (catalogue, resources) with an account of its own.
-    # It may also read an event's outbox times (`manage.py users trace`).
-    env["MONOLITH_API_TOKEN"] = ensure_service_account(
-        "hr", username="users-service", env=env, permissions=("outbox.view_outboxevent",)
-    )
+    tokens = set_up_services(env, admin="admin", password="pw")
     commands = {
-        "hr-web": [*MANAGE, "hr", "runserver", f"127.0.0.1:{hr_port}", "--noreload"],
-        "users-web": [*MANAGE, "users", "runserver", f"127.0.0.1:{users_port}", "--noreload"],
         "hr-relay": [*MANAGE, "hr", "relay_outbox"],
         "users-bridge": [*MANAGE, "users", "run_bridge", "--threads", "2"],
         "users-worker": [
@@ -118,19 +87,15 @@ def stack(emulator_url: str, redis_server: RedisServer, tmp_path_factory) -> Ite
             "INFO",
         ],
     }
-    stack = Stack(
-        f"http://127.0.0.1:{hr_port}", f"http://127.0.0.1:{users_port}", hr_token, users_token, env=env
-    )
-    try:
-        for name, command in commands.items():
-            stack.processes[name] = ManagedProcess(
-                name, command, log_dir=workdir / "log", env=env, cwd=BASE_DIR
-            ).start()
-        # The web processes answer (liveness); /health/ would also wait for the pipeline's parts,
-        # and this stack runs no beat.
-        wait_until(lambda: _http_ok(stack.hr_url + "/health/live/"), timeout=30, what="monolith")
-        wait_until(lambda: _http_ok(stack.users_url + "/health/live/"), timeout=30, what="users service")
-        yield stack
-    finally:
-        for process in stack.processes.values():
-            process.stop()
+    # Ready once the web processes are live: this stack runs no beat, which /health/ would miss.
+    with running_services(
+        env=env, workdir=workdir, hr_port=hr_port, users_port=users_port, commands=commands
+    ) as running:
+        yield Stack(
+            hr_url=running.hr_url,
+            users_url=running.users_url,
+            processes=running.processes,
+            hr_token=tokens["hr"],
+            users_token=tokens["users"],
+            env=env,
+        )

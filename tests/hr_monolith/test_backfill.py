@@ -4,6 +4,8 @@ and resumable after an interruption without skipping or repeating a user."""
 from __future__ import annotations
 
 import io
+import os
+import signal
 from collections import Counter
 
 import pytest
@@ -113,3 +115,25 @@ def test_a_batch_that_fails_halfway_is_rolled_back_and_redone_on_resume(many_use
 def test_resume_without_an_unfinished_run_is_a_user_error(db):
     with pytest.raises(CommandError, match="no unfinished backfill"):
         call_command("backfill_users", "--resume")
+
+
+def test_sigterm_stops_the_backfill_after_the_batch_in_hand_and_restores_the_signal_handlers(
+    many_users, monkeypatch
+):
+    real = backfill.backfill_batch
+
+    def batch_then_sigterm(run, *, batch_size):
+        written = real(run, batch_size=batch_size)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return written
+
+    monkeypatch.setattr(backfill, "backfill_batch", batch_then_sigterm)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    out = io.StringIO()
+
+    call_command("backfill_users", "--batch-size", "500", stdout=out)
+
+    run = OutboxBackfill.objects.get()
+    assert run.emitted == 500
+    assert "interrupted after 500 events; continue with --resume" in out.getvalue()
+    assert {sig: signal.getsignal(sig) for sig in before} == before

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import io
+import os
+import signal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from hr_monolith.outbox.management.commands import purge_outbox
 from hr_monolith.outbox.models import OutboxEvent
 from hr_monolith.outbox.selectors import outbox_backlog
 from hr_monolith.outbox.services import PurgeSchedule
@@ -220,3 +223,21 @@ def test_the_relay_loop_runs_the_purge(sns, topology):
         relay.close()
     assert schedule.deleted == 2
     assert not OutboxEvent.objects.exists()
+
+
+def test_purge_stops_between_batches_on_sigterm_and_restores_the_signal_handlers(monkeypatch):
+    def batches_with_a_sigterm_after_the_first(**_):
+        yield 10
+        os.kill(os.getpid(), signal.SIGTERM)
+        yield 10
+        yield 10
+
+    monkeypatch.setattr(purge_outbox, "outbox_purge", batches_with_a_sigterm_after_the_first)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    out = io.StringIO()
+
+    call_command("purge_outbox", stdout=out)
+
+    assert "deleted 20 sent outbox rows" in out.getvalue()
+    assert "(stopped early)" in out.getvalue()
+    assert {sig: signal.getsignal(sig) for sig in before} == before

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -124,3 +125,21 @@ def test_grants_are_staff_only(employee):
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
     assert client.post(f"/api/users/{employee.id}/resources/", {"resource": "vpn"}).status_code == 403
     assert client.get(f"/api/users/{employee.id}/resources/").status_code == 200
+
+
+def test_admin_lists_grants_but_cannot_add_change_or_delete_them(employee):
+    services.resource_grant(user_id=employee.id, resource="vpn", level="write")
+    grant = ResourceGrant.objects.get(user=employee)
+    browser = Client()
+    browser.force_login(get_user_model().objects.create_superuser("admin", password="pw"))
+
+    assert browser.get("/admin/resources/resourcegrant/").status_code == 200
+    assert browser.get("/admin/resources/resourcegrant/add/").status_code == 403
+    assert (
+        browser.post(f"/admin/resources/resourcegrant/{grant.pk}/change/", {"level": "read"}).status_code
+        == 403
+    )
+    assert (
+        browser.post(f"/admin/resources/resourcegrant/{grant.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
+    assert ResourceGrant.objects.get(pk=grant.pk).level == "write"

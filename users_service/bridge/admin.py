@@ -10,9 +10,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from events.bridge.dlq import DeadLetterFilter
+from shared_settings.admin import ReadOnlyAdmin
 from users_service.bridge.models import DeadLetter, HandOff
 from users_service.bridge.wiring import dead_letter_queue
-from users_service.directory.admin import ReadOnlyAdmin
 
 BROWSE_LIMIT = 500
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from django.http.response import HttpResponseBase
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from events.types import CATALOGUE_KINDS
-from users_service.cached_response import cached_json_response
+from users_service.cached_response import cached_endpoint_schema, cached_upstream_response
 from users_service.catalogue import selectors
 from users_service.read_through import CachePolicy
-from users_service.upstream import UpstreamError, UpstreamUnavailableError
 
 
 class CatalogueEntryOutput(serializers.Serializer):
@@ -38,19 +35,8 @@ class CatalogueApi(APIView):
             return None
         return selectors.catalogue_entry(kind=kind)
 
-    @extend_schema(
-        responses={
-            200: CatalogueOutput,
-            404: OpenApiResponse(OpenApiTypes.OBJECT, description="Unknown catalogue kind."),
-            503: OpenApiResponse(OpenApiTypes.OBJECT, description="Monolith down and nothing cached."),
-        },
-        description="A catalogue from the cache (filled from the monolith on a miss); `X-Cache: hit|miss`.",
-    )
+    @cached_endpoint_schema(what="A catalogue", output=CatalogueOutput, not_found="Unknown catalogue kind.")
     def get(self, request: Request, kind: str) -> HttpResponseBase:
         if kind not in CATALOGUE_KINDS:
             raise NotFound(f"Unknown catalogue {kind!r}; known: {', '.join(CATALOGUE_KINDS)}.")
-        try:
-            lookup = selectors.catalogue_entries(kind=kind)
-        except UpstreamError:
-            raise UpstreamUnavailableError() from None
-        return cached_json_response(request, lookup)
+        return cached_upstream_response(request, lambda: selectors.catalogue_entries(kind=kind))

@@ -8,25 +8,15 @@ from django.http import HttpRequest
 from kombu.exceptions import OperationalError as BrokerError
 
 from events import types
+from shared_settings.admin import ReadOnlyAdmin
 from users_service.directory import services
 from users_service.directory.models import FailedTask, InboxEntry, UserRecord
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The monolith owns the data: here it can be browsed, not edited."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(UserRecord)
 class UserRecordAdmin(ReadOnlyAdmin):
+    """The monolith owns the data: here it can be browsed, not edited."""
+
     list_display = (
         "id",
         *types.PERSONAL_FIELDS,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -29,6 +30,38 @@ BACKEND_CLEANUP = "celery.backend_cleanup"
 BACKEND_CLEANUP_SCHEDULE = Crontab(minute="0", hour="4")
 REPORT_RUNS_CLEANUP_SCHEDULE = Crontab(minute="45", hour="4")
 FAILED_TASKS_PRUNE_SCHEDULE = Crontab(minute="30", hour="4")
+
+
+class Cleanup(NamedTuple):
+    """A periodic clean-up beside the reports (no arguments)."""
+
+    name: str
+    task: str
+    schedule: Crontab
+    description: str
+
+
+CLEANUPS = (
+    Cleanup(
+        "reports: cleanup old runs",
+        cleanup_report_runs.name,
+        REPORT_RUNS_CLEANUP_SCHEDULE,
+        "Deletes ReportRuns older than REPORTS_RETENTION_DAYS",
+    ),
+    Cleanup(
+        "directory: prune failed tasks",
+        prune_failed_tasks.name,
+        FAILED_TASKS_PRUNE_SCHEDULE,
+        "Deletes re-enqueued failed tasks older than FAILED_TASKS_RETENTION_DAYS",
+    ),
+    # Celery's own cleanup of expired django-celery-results rows (CELERY_RESULT_EXPIRES).
+    Cleanup(
+        BACKEND_CLEANUP,
+        BACKEND_CLEANUP,
+        BACKEND_CLEANUP_SCHEDULE,
+        "Deletes expired task results (CELERY_RESULT_EXPIRES)",
+    ),
+)
 
 
 def report_task_name(report: str) -> str:
@@ -73,29 +106,6 @@ def setup_periodic_tasks(*, reset_schedules: bool = False) -> dict[str, bool]:
             description=f"{report.title} ({report.granularity}ly); see README, Reports",
             reset=reset_schedules,
         )
-    outcome["reports: cleanup old runs"] = _ensure(
-        name="reports: cleanup old runs",
-        task=cleanup_report_runs.name,
-        schedule=REPORT_RUNS_CLEANUP_SCHEDULE,
-        kwargs={},
-        description="Deletes ReportRuns older than REPORTS_RETENTION_DAYS",
-        reset=reset_schedules,
-    )
-    outcome["directory: prune failed tasks"] = _ensure(
-        name="directory: prune failed tasks",
-        task=prune_failed_tasks.name,
-        schedule=FAILED_TASKS_PRUNE_SCHEDULE,
-        kwargs={},
-        description="Deletes re-enqueued failed tasks older than FAILED_TASKS_RETENTION_DAYS",
-        reset=reset_schedules,
-    )
-    # Celery's own cleanup of expired django-celery-results rows (CELERY_RESULT_EXPIRES).
-    outcome[BACKEND_CLEANUP] = _ensure(
-        name=BACKEND_CLEANUP,
-        task=BACKEND_CLEANUP,
-        schedule=BACKEND_CLEANUP_SCHEDULE,
-        kwargs={},
-        description="Deletes expired task results (CELERY_RESULT_EXPIRES)",
-        reset=reset_schedules,
-    )
+    for cleanup in CLEANUPS:
+        outcome[cleanup.name] = _ensure(**cleanup._asdict(), kwargs={}, reset=reset_schedules)
     return outcome

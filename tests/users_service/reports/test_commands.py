@@ -64,6 +64,49 @@ def test_setup_periodic_tasks_is_idempotent_and_leaves_other_tasks_alone(db):
     assert PeriodicTask.objects.get(name="reports: cleanup old runs").task == "reports.cleanup_report_runs"
 
 
+@pytest.mark.parametrize(
+    ("name", "task", "queue", "at", "description"),
+    [
+        (
+            "reports: cleanup old runs",
+            "reports.cleanup_report_runs",
+            "reports",
+            ("45", "4"),
+            "Deletes ReportRuns older than REPORTS_RETENTION_DAYS",
+        ),
+        (
+            "directory: prune failed tasks",
+            "directory.prune_failed_tasks",
+            "events",
+            ("30", "4"),
+            "Deletes re-enqueued failed tasks older than FAILED_TASKS_RETENTION_DAYS",
+        ),
+        (
+            "celery.backend_cleanup",
+            "celery.backend_cleanup",
+            "reports",
+            ("0", "4"),
+            "Deletes expired task results (CELERY_RESULT_EXPIRES)",
+        ),
+    ],
+)
+def test_each_cleanup_is_scheduled_daily_on_its_tasks_queue_without_arguments(
+    db, name, task, queue, at, description
+):
+    call_command("setup_periodic_tasks", stdout=io.StringIO())
+
+    cleanup = PeriodicTask.objects.get(name=name)
+    assert (cleanup.task, cleanup.queue, cleanup.description, json.loads(cleanup.kwargs)) == (
+        task,
+        queue,
+        description,
+        {},
+    )
+    crontab = cleanup.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_week, crontab.day_of_month) == (*at, "*", "*")
+    assert cleanup.enabled
+
+
 def test_schedule_edits_made_in_admin_survive_setup_unless_reset(db):
     call_command("setup_periodic_tasks", stdout=io.StringIO())
     task = PeriodicTask.objects.get(name=report_task_name("pipeline_health"))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime
-import signal
-import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from hr_monolith.outbox.services import outbox_purge
+from hr_monolith.stopping import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -29,20 +28,17 @@ class Command(BaseCommand):
         if older_than_days < 0 or batch_size < 1:
             raise CommandError("--older-than-days must be >= 0 and --batch-size >= 1")
         deleted = 0
-        stop = threading.Event()
         # Each batch is its own transaction: stop between batches, never inside one.
-        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            with tqdm(desc="purging sent outbox rows", unit="rows", disable=None) as bar:
-                for count in outbox_purge(
-                    older_than=datetime.timedelta(days=older_than_days), batch_size=batch_size
-                ):
-                    deleted += count
-                    bar.update(count)
-                    if stop.is_set():
-                        break
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        with (
+            stop_on_signals() as stop,
+            tqdm(desc="purging sent outbox rows", unit="rows", disable=None) as bar,
+        ):
+            for count in outbox_purge(
+                older_than=datetime.timedelta(days=older_than_days), batch_size=batch_size
+            ):
+                deleted += count
+                bar.update(count)
+                if stop.is_set():
+                    break
         stopped = " (stopped early)" if stop.is_set() else ""
         self.stdout.write(f"deleted {deleted} sent outbox rows older than {older_than_days:g} days{stopped}")

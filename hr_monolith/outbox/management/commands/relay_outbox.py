@@ -4,8 +4,8 @@ rows older than OUTBOX_RETENTION_DAYS every OUTBOX_PURGE_INTERVAL seconds."""
 from __future__ import annotations
 
 import datetime
-import signal
 import threading
+from contextlib import closing
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -17,6 +17,7 @@ from events.topology import TopologyMissing, TopologyNames, find_topic_arn
 from hr_monolith.outbox.relay import OutboxRelay
 from hr_monolith.outbox.services import PurgeSchedule
 from hr_monolith.outbox.wake import outbox_wake
+from hr_monolith.stopping import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -51,10 +52,8 @@ class Command(BaseCommand):
             max_attempts=settings.RELAY_MAX_ATTEMPTS,
             purge=purge,
         )
-        stop = threading.Event()
         # The handler only sets the flag: the pass in hand publishes and marks its rows first.
-        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
+        with stop_on_signals() as stop, closing(relay):
             if once:
                 self._once(relay, stop)
                 return
@@ -70,10 +69,6 @@ class Command(BaseCommand):
             finally:
                 wake.close()
             self.stdout.write("relay stopped")
-        finally:
-            relay.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def _once(self, relay: OutboxRelay, stop: threading.Event) -> None:
         total = failed = parked = 0

@@ -3,15 +3,13 @@ outbox, in batches, resumable after an interruption."""
 
 from __future__ import annotations
 
-import signal
-import threading
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from hr_monolith.outbox.models import OutboxBackfill
 from hr_monolith.people import backfill
+from hr_monolith.stopping import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -42,18 +40,15 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
         run = self._run(departments=departments, active=active, ids=ids, resume=resume, new=new)
-        stop = threading.Event()
-        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            with tqdm(
+        with (
+            stop_on_signals() as stop,
+            tqdm(
                 total=backfill.backfill_remaining(run), desc=f"backfill #{run.pk}", unit="users", disable=None
-            ) as bar:
-                # The stop flag is checked between batches: each batch commits whole or not at all.
-                while not stop.is_set() and (written := backfill.backfill_batch(run, batch_size=batch_size)):
-                    bar.update(written)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            ) as bar,
+        ):
+            # The stop flag is checked between batches: each batch commits whole or not at all.
+            while not stop.is_set() and (written := backfill.backfill_batch(run, batch_size=batch_size)):
+                bar.update(written)
         run.refresh_from_db()
         if run.finished_at is None:
             self.stdout.write(
