@@ -17,6 +17,7 @@ import cProfile
 import io
 import os
 import pstats
+import re
 import signal
 import sys
 import time
@@ -105,7 +106,7 @@ def profile_in_process(broker_url: str, tasks: int) -> str:
 
 #: Where a function's own time goes, by the first pattern its "file:function" matches.
 AREAS = (
-    ("waiting (poll, recv, sleep, locks)", r"<(method 'poll'|method 'recv'|built-in method time.sleep|method 'acquire')"),
+    ("waiting (poll, recv, sleep, locks)", r"<(method '(poll|recv|acquire)'|built-in method time.sleep)"),
     ("socket send", r"<method '(sendall|send)'"),
     ("logging: stdlib", r"/logging/"),
     ("logging: structlog + json", r"/structlog/|/json/"),
@@ -120,8 +121,6 @@ AREAS = (
 
 def by_area(stats: pstats.Stats, tasks: int) -> dict[str, float]:
     """Microseconds of own time per task, summed by area."""
-    import re
-
     totals = dict.fromkeys((area for area, _ in AREAS), 0.0)
     for (filename, _line, function), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         where = f"{filename}:{function}"
