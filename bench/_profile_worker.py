@@ -7,7 +7,9 @@ throw-away Redis, each over N no-op tasks queued before the worker starts:
 - `cpu_ms_per_task`: a real worker process (threads pool, concurrency 50, as tasks_1000 runs it)
   drains them; its CPU (/proc, every thread) after a warm-up batch, divided by N;
 - `--prof`: the same worker set-up in this process on the solo pool (every step of a task in one
-  thread, so that cProfile sees all of it), a cProfile listing by cumulative time per task.
+  thread, so that cProfile sees all of it): own time per task summed by area (logging, the service's
+  signal handlers, Celery, kombu, redis-py, waiting), then the per-task steps by cumulative time.
+  Profiled wall time: every figure is inflated alike, compare them with each other.
 """
 
 from __future__ import annotations
