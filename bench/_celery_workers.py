@@ -8,6 +8,7 @@ the work itself and not the worker's start-up.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -20,21 +21,36 @@ from celery import Celery
 
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
-from users_service import settings as service
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 CELERY = str(Path(sys.executable).parent / "celery")
 QUEUE = "bench"
 TIMES_KEY = "bench:times"
+#: Set (to the delivery settings, JSON) in a plain Celery worker: it imports nothing of the service,
+#: so no Django set-up, structured logging, metrics or signal handlers of the service run in it.
+PLAIN_CELERY_ENV = "BENCH_PLAIN_CELERY"
 
+
+def _delivery_settings() -> dict:
+    """The users service's delivery settings; a plain worker gets them from its environment."""
+    if os.environ.get(PLAIN_CELERY_ENV):
+        return json.loads(os.environ[PLAIN_CELERY_ENV])
+    from users_service import settings as service
+
+    return {
+        "task_serializer": service.CELERY_TASK_SERIALIZER,
+        "accept_content": service.CELERY_ACCEPT_CONTENT,
+        "task_acks_late": service.CELERY_TASK_ACKS_LATE,
+        "task_reject_on_worker_lost": service.CELERY_TASK_REJECT_ON_WORKER_LOST,
+        "worker_prefetch_multiplier": service.CELERY_WORKER_PREFETCH_MULTIPLIER,
+        "broker_transport_options": service.CELERY_BROKER_TRANSPORT_OPTIONS,
+    }
+
+
+DELIVERY = _delivery_settings()
 app = Celery("bench", broker=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0"))
 app.conf.update(
-    task_serializer=service.CELERY_TASK_SERIALIZER,
-    accept_content=service.CELERY_ACCEPT_CONTENT,
-    task_acks_late=service.CELERY_TASK_ACKS_LATE,
-    task_reject_on_worker_lost=service.CELERY_TASK_REJECT_ON_WORKER_LOST,
-    worker_prefetch_multiplier=service.CELERY_WORKER_PREFETCH_MULTIPLIER,
-    broker_transport_options=service.CELERY_BROKER_TRANSPORT_OPTIONS,
+    **DELIVERY,
     task_ignore_result=True,
     task_default_queue=QUEUE,
     broker_connection_retry_on_startup=True,
@@ -88,13 +104,21 @@ def start_redis() -> RedisServer:
     return RedisServer(free_port(), Path(tempfile.mkdtemp(prefix="bench-redis-"))).start()
 
 
-def start_worker(broker_url: str, *, concurrency: int, pool: str = "threads") -> ManagedProcess:
+def start_worker(
+    broker_url: str, *, concurrency: int, pool: str = "threads", plain: bool = False
+) -> ManagedProcess:
+    """A worker of this app with the users service's set-up (Django, logging, metrics, signal
+    handlers), or with `plain` the same app and delivery settings in plain Celery."""
     env = dict(os.environ, BENCH_BROKER_URL=broker_url, PYTHONUNBUFFERED="1")
+    if plain:
+        env[PLAIN_CELERY_ENV] = json.dumps(DELIVERY)
+        env.pop("DJANGO_SETTINGS_MODULE", None)
     command = [CELERY, "-A", "bench._celery_workers", "worker", "--pool", pool]
     command += ["--concurrency", str(concurrency), "--queues", QUEUE, "--loglevel", "WARNING"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     log_dir = Path(tempfile.mkdtemp(prefix="bench-worker-"))
-    worker = ManagedProcess(f"worker-{pool}-{concurrency}", command, log_dir=log_dir, env=env, cwd=BASE_DIR)
+    name = f"worker-{pool}-{concurrency}{'-plain' if plain else ''}"
+    worker = ManagedProcess(name, command, log_dir=log_dir, env=env, cwd=BASE_DIR)
     worker.start()
     # Ready when it has run a task.
     reset_times(broker_url)

@@ -50,6 +50,8 @@ FAST_RECOVERY = {
 #: No web monolith runs here: a resources warm fails at once (and retries) instead of calling whatever
 #: listens on the default MONOLITH_URL.
 NO_WEB_MONOLITH = {"MONOLITH_URL": "http://127.0.0.1:9"}
+#: Where the broker keeps the events worker's reserved, unacked tasks (users_service/queues.py).
+EVENTS_UNACKED_KEY = "unacked:events"
 #: A Celery worker's line for a finished task: `Task <name>[<id>] succeeded in 0.01s: 'applied'`.
 SUCCEEDED = re.compile(r"Task (?P<task>[\w.]+)\[(?P<id>[^\]]+)\] succeeded in [\d.e-]+s: '(?P<outcome>\w+)'")
 

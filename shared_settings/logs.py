@@ -17,6 +17,7 @@ address is masked, whatever a caller (or an exception message) put in.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -30,6 +31,11 @@ _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 EMAIL_MASK = "[email]"
 #: The ids a hop binds, in the order they are shown.
 HOP_KEYS = ("event_id", "trace_id", "user_id", "task_id")
+#: Celery's "Task <name>[<id>] received" line, one per task on the worker's consumer thread (the
+#: thread every task of a worker waits for): shown at DEBUG only. Each task still logs Celery's
+#: "succeeded" line (with the task's ids and outcome), a failure or retry at WARNING or above,
+#: and its own records; the broker's unacked hash tells which tasks a worker holds.
+TASK_RECEIVED_LOGGER = "celery.worker.strategy"
 
 
 def drop_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -75,6 +81,13 @@ def _renderer(log_format: str) -> Any:
     return structlog.processors.JSONRenderer()
 
 
+def task_received_level(level: str) -> str:
+    """The level of Celery's per-task "received" line: DEBUG shows it, any other level hides its INFO."""
+    if level == "DEBUG":
+        return level
+    return max(level, "WARNING", key=logging.getLevelName)
+
+
 def logging_config(*, log_format: str, level: str, spans: bool = False) -> dict[str, Any]:
     """The `LOGGING` dict of a service: one handler on stderr, rendered by structlog; `spans`
     (OTEL_ENABLED) adds the recording span's ids to each record."""
@@ -101,6 +114,7 @@ def logging_config(*, log_format: str, level: str, spans: bool = False) -> dict[
         "loggers": {
             "botocore": {"level": "WARNING"},
             "urllib3": {"level": "WARNING"},
+            TASK_RECEIVED_LOGGER: {"level": task_received_level(level)},
             # Django's own console handlers (DEBUG) would print each of its records a second time,
             # unformatted: its records go to the root handler like every other.
             "django": {"handlers": [], "level": "INFO", "propagate": True},

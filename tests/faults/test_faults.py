@@ -13,11 +13,12 @@ from pathlib import Path
 import redis
 
 from bench._events import user_envelope
-from devstack.faults import APPLY_TASK, FaultStack
+from devstack.faults import APPLY_TASK, EVENTS_UNACKED_KEY, FaultStack
 from devstack.processes import wait_until
 from devstack.stack import manage
 from events import types
 from events.aws import AwsSettings, client
+from tests.broker import holds_task
 
 
 def _sqs(stack: FaultStack):
@@ -53,7 +54,6 @@ def test_bridge_killed_between_publish_and_delete_applies_each_event_once(stack:
     """The bridge publishes a batch's tasks, records its hand-off in the users database, then deletes
     the SQS messages. With that database's write lock held, the bridge stops after the publish, before
     the delete: killed there, its messages come back and are published again under the same task ids."""
-    worker = stack.processes["worker-events"]
     lock = sqlite3.connect(stack.workdir / "users.sqlite3", isolation_level=None, timeout=20)
     lock.execute("BEGIN IMMEDIATE")
     try:
@@ -61,10 +61,11 @@ def test_bridge_killed_between_publish_and_delete_applies_each_event_once(stack:
         task_ids = [
             f"{event_id}:{APPLY_TASK}" for user_id in ids for event_id in stack.outbox_events_of(user_id)
         ]
+        broker = redis.Redis.from_url(stack.broker.database_url(0))
         wait_until(
-            lambda: f"[{task_ids[0]}] received" in worker.log_path.read_text(errors="replace"),
+            lambda: holds_task(broker, EVENTS_UNACKED_KEY, task_ids[0]),
             timeout=30,
-            what="the first task published",
+            what="the first task published and reserved by the worker",
         )
         stack.kill("bridge")
     finally:
@@ -91,8 +92,9 @@ def test_events_worker_killed_mid_task_applies_the_event_once(stack: FaultStack)
     try:
         [user_id] = stack.create_users(1, tag="worker-kill")
         [event_id] = stack.outbox_events_of(user_id)
-        received = f"{APPLY_TASK}[{event_id}:{APPLY_TASK}] received"
-        wait_until(lambda: received in worker.log_path.read_text(errors="replace"), timeout=30, what=received)
+        broker = redis.Redis.from_url(stack.broker.database_url(0))
+        held = f"{event_id}:{APPLY_TASK}"
+        wait_until(lambda: holds_task(broker, EVENTS_UNACKED_KEY, held), timeout=30, what=f"{held} reserved")
         # kill -9 of the pool's processes: one of them is inside the task (a child that runs out of
         # memory dies the same way); the worker's main process stays and forks new ones.
         for child in _children(worker.process.pid):

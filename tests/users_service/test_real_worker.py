@@ -1,8 +1,8 @@
 """The events role's real worker (`manage.py users run_worker events`): killed with SIGKILL
 mid-task, and failing on a transient database error.
 
-Kill: the test holds SQLite's write lock so that the worker's task is running (received,
-its message reserved and not acked) and cannot commit; then it kills the worker's whole
+Kill: the test holds SQLite's write lock so that the worker's task is running (its message
+reserved and not acked) and cannot commit; then it kills the worker's whole
 process group with -9 (as a container runtime does), releases the lock and starts a
 second events worker at once. The message waits under the role's own unacked keys until
 it is older than the role's visibility timeout; the second worker's restore sweep then
@@ -28,6 +28,7 @@ from celery import Celery
 from devstack.processes import ManagedProcess, wait_until
 from devstack.stack import BASE_DIR, MANAGE, manage
 from events import types
+from tests.broker import holds_task
 from tests.users_service.events import new_user_id, user_state_event
 from users_service.queues import EVENTS, RESTORE_SWEEP_SECONDS
 
@@ -78,12 +79,12 @@ def test_events_worker_killed_mid_task_gets_its_event_applied_by_another(worker_
     second = None
     try:
         client.send_task(TASK, args=[envelope], task_id=task_id, queue=EVENTS.queue)
-        # The event task stores no STARTED/SUCCESS rows (README "Throughput"): the worker's log
-        # says when it holds the message, and what each run returned.
+        # The event task stores no STARTED/SUCCESS rows (README "Throughput"): the broker's unacked
+        # hash says when the worker holds the message, the worker's log what each run returned.
         wait_until(
-            lambda: f"[{task_id}] received" in first.log_path.read_text(),
+            lambda: holds_task(broker, EVENTS.transport_options()["unacked_key"], task_id),
             timeout=60,
-            what=f"task received\n{first.log_tail()}",
+            what=f"task reserved\n{first.log_tail()}",
         )
         first.signal(signal.SIGKILL)  # the whole process group: the pool's children too
         first.process.wait(10)
