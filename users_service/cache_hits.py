@@ -182,7 +182,9 @@ class CacheHitApplication:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if settings.CACHE_FAST_HITS and not settings.OTEL_ENABLED and environ.get("REQUEST_METHOD") == "GET":
             started = time.perf_counter()
-            request = WSGIRequest(environ)
+            # On a copy: WSGIRequest writes the decoded path into the environ it is given, which
+            # Django's own request of the same environ could no longer decode.
+            request = WSGIRequest(dict(environ))
             try:
                 response = None if self.security.process_request(request) else self.hits.hit(request)
             except Exception:
@@ -195,4 +197,6 @@ class CacheHitApplication:
                 start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
                 return [response.content]
             environ[TRIED] = True
+            if throttling.PRECOUNTED in request.META:
+                environ[throttling.PRECOUNTED] = request.META[throttling.PRECOUNTED]
         return self.application(environ, start_response)

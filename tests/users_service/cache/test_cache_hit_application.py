@@ -47,6 +47,7 @@ def get(app: CacheHitApplication, path: str, token: str, *, secure: bool = True,
     environ = (
         RequestFactory().get(path, secure=secure, HTTP_AUTHORIZATION=f"Token {token}", **headers).environ
     )
+    environ["PATH_INFO"] = path.encode().decode("latin-1")  # as a server puts it (PEP 3333)
     answer: dict[str, Any] = {}
 
     def start_response(status: str, response_headers: list, exc_info: Any = None) -> None:
@@ -128,3 +129,10 @@ def test_a_miss_goes_to_django_and_each_request_is_throttled_once(
     counters = redis.Redis.from_url(cache_redis).keys("*throttle*")
     assert len(counters) == 1
     assert int(redis.Redis.from_url(cache_redis).get(counters[0])) == 4
+
+
+def test_a_path_only_django_can_answer_gets_djangos_answer(application, token, cache_redis, fake_monolith):
+    app, django = application
+    path = "/api/catalogue/\u20ac/"  # not Latin-1 once decoded, as the WSGI environ carries it
+
+    assert get(app, path, token)[0] == get(django, path, token)[0] == 404
