@@ -15,10 +15,11 @@ a refused one gets DRF's own 429 with `Retry-After`.
 
 The same hit is answered at two depths. `CacheHitApplication` wraps the service's WSGI application
 and answers it before Django's request handling (its signals, the middleware chain, the response
-conversion: about a fifth of a hit's CPU under gunicorn), with `SecurityMiddleware`'s own HTTPS
-rule and headers and the latency histogram's observation. `CacheHitMiddleware` answers it inside
-Django, for the requests the WSGI layer leaves alone: every request while OpenTelemetry is on (its
-Django middleware records a span of each request) and the test client's (which has no WSGI layer).
+conversion: about a tenth of a hit's CPU under gunicorn, `python -m bench._hit_layers`), with
+`SecurityMiddleware`'s own HTTPS rule and headers and the latency histogram's observation.
+`CacheHitMiddleware` answers it inside Django, for the requests the WSGI layer leaves alone: every
+request while OpenTelemetry is on (its Django middleware records a span of each request) and the
+test client's (which has no WSGI layer).
 """
 
 from __future__ import annotations
