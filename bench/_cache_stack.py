@@ -81,11 +81,21 @@ def ensure_wrk() -> str:
 
 
 def _gunicorn(
-    name: str, module: str, port: int, *, env: dict, workdir: Path, threads: int, workers: int = 2
+    name: str,
+    module: str,
+    port: int,
+    *,
+    env: dict,
+    workdir: Path,
+    threads: int,
+    workers: int = 2,
+    app: str | None = None,
+    extra_args: Sequence[str] = (),
 ) -> ManagedProcess:
+    """gunicorn gthread serving `module`'s WSGI application (or `app`, as gunicorn names one)."""
     command = [
         GUNICORN,
-        f"{module}.wsgi:application",
+        app or f"{module}.wsgi:application",
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -96,6 +106,7 @@ def _gunicorn(
         str(threads),
         "--log-level",
         "warning",
+        *extra_args,
     ]
     return ManagedProcess(name, command, log_dir=workdir / "log", env=env, cwd=BASE_DIR).start()
 

@@ -9,6 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from events import tracecontext
 from shared_settings.logs import bind_hop
 
+#: The response header that names the request's trace (W3C Trace Context level 2).
+TRACERESPONSE = "traceresponse"
+#: The caller's `traceparent` header as the WSGI environ holds it (`request.headers` costs more).
+_TRACEPARENT_META = "HTTP_" + tracecontext.TRACEPARENT.upper()
+
 
 class TraceContextMiddleware:
     """Each request runs in a trace: the OpenTelemetry server span's when tracing is on (it already
@@ -23,11 +28,17 @@ class TraceContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        parent = tracecontext.from_otel()
-        if parent is None:
-            caller = tracecontext.TraceParent.parse(request.headers.get(tracecontext.TRACEPARENT))
-            parent = caller.child() if caller is not None else tracecontext.TraceParent.new()
+        parent = request_trace(request)
         with tracecontext.use(parent), bind_hop(trace_id=parent.trace_id):
             response = self.get_response(request)
-        response["traceresponse"] = str(parent)
+        response[TRACERESPONSE] = str(parent)
         return response
+
+
+def request_trace(request: HttpRequest) -> tracecontext.TraceParent:
+    """The trace `request` runs in (see `TraceContextMiddleware`); its `traceresponse` names it."""
+    parent = tracecontext.from_otel()
+    if parent is not None:
+        return parent
+    caller = tracecontext.TraceParent.parse(request.META.get(_TRACEPARENT_META))
+    return caller.child() if caller is not None else tracecontext.TraceParent.new()

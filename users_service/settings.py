@@ -21,9 +21,9 @@ from shared_settings.env import env
 from users_service import queues
 
 SECRET_KEY = env.str("USERS_SECRET_KEY")
-# Cache hits of the catalogue and resources endpoints are answered before URL dispatch and DRF
-# (users_service/cache_hits.py), right after the security middleware; off: every request goes
-# through DRF.
+# Cache hits of the catalogue and resources endpoints are answered in front of Django (the WSGI
+# application, users_service/wsgi.py) or, with tracing on, right after the security middleware
+# (users_service/cache_hits.py); off: every request goes through DRF.
 CACHE_FAST_HITS = env.bool("CACHE_FAST_HITS", default=True)
 _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
 MIDDLEWARE = [

@@ -9,12 +9,16 @@ import redis
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from events import tracecontext
+from tests.users_service.cache.support import counted, start_counting
 from users_service import cache_keys
 from users_service.catalogue.apis import CatalogueApi
 from users_service.catalogue.services import catalogue_invalidate
+from users_service.ops import metrics
 from users_service.resources.apis import UserResourcesApi
 
 CATALOGUE = "/api/catalogue/departments/"
+LATENCY_COUNT = "http_request_duration_seconds_count"
 
 
 @pytest.fixture
@@ -123,3 +127,44 @@ def test_with_the_cache_down_the_answer_comes_from_drfs_fall_through(
     down = api_client.get(CATALOGUE)
 
     assert (down.status_code, down["X-Cache"]) == (200, "miss")
+
+
+def test_a_hit_is_timed_under_its_route_and_counted_as_a_hit(
+    api_client, cache_redis, fake_monolith, remembered, monkeypatch
+):
+    user_id = fake_monolith.add_user("vpn")
+    api_client.get(f"/api/users/{user_id}/resources/")
+    start_counting()
+    views_must_not_run(monkeypatch)
+
+    assert api_client.get(f"/api/users/{user_id}/resources/")["X-Cache"] == "hit"
+
+    timed = counted()
+    assert timed[metrics.series("cache_hits_total", {"cache": "resources"})] == 1
+    assert (
+        timed[metrics.series(LATENCY_COUNT, {"view": "user-resources", "method": "GET", "status": "200"})]
+        == 1
+    )
+    assert (
+        timed.get(metrics.series(LATENCY_COUNT, {"view": "unmatched", "method": "GET", "status": "200"}), 0)
+        == 0
+    )
+
+
+def test_a_hit_names_its_trace_in_the_callers_trace(
+    api_client, cache_redis, fake_monolith, remembered, monkeypatch
+):
+    api_client.get(CATALOGUE)
+    views_must_not_run(monkeypatch)
+    caller = tracecontext.TraceParent.new()
+
+    in_trace = api_client.get(CATALOGUE, HTTP_TRACEPARENT=str(caller))
+    own = api_client.get(CATALOGUE)
+
+    assert (in_trace["X-Cache"], own["X-Cache"]) == ("hit", "hit")
+    answered = tracecontext.TraceParent.parse(in_trace["traceresponse"])
+    assert answered.trace_id == caller.trace_id
+    assert answered.span_id != caller.span_id
+    new_trace = tracecontext.TraceParent.parse(own["traceresponse"])
+    assert new_trace is not None
+    assert new_trace.trace_id != caller.trace_id
