@@ -47,7 +47,9 @@ class Envelope:
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        # Encoding reads the payload without changing it: no copy of it (`to_dict` makes one).
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
     def validate(self) -> Envelope:
         validate_envelope(self.to_dict())
