@@ -30,8 +30,8 @@ from events.backoff import Backoff
 from events.envelope import Envelope
 from events.publisher import PublishResult, SnsPublisher, batch_slices, entry_size
 from hr_monolith.outbox import metrics
-from hr_monolith.outbox.claim import PendingClaim
 from hr_monolith.outbox.models import OutboxEvent
+from hr_monolith.outbox.relay_statements import PendingClaim, mark_sent
 from hr_monolith.outbox.services import PurgeSchedule
 from hr_monolith.outbox.wake import OutboxWake, PollWake
 
@@ -199,9 +199,7 @@ class OutboxRelay:
         parked: list[OutboxEvent] = []
         with transaction.atomic():
             for attempts, pks in sent_by_attempts.items():
-                OutboxEvent.objects.filter(pk__in=pks).update(
-                    sent_at=now, attempts=F("attempts") + attempts, next_attempt_at=None
-                )
+                mark_sent(pks, at=now, attempts=attempts)
             for row in rows:
                 if row.pk in outcome.published:
                     # A row sent after a retry keeps its last error: it tells what happened.
