@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from events.aws import AWS_CALL_ERRORS
@@ -31,6 +31,7 @@ from events.envelope import Envelope
 from events.publisher import PublishResult, SnsPublisher, batch_slices, entry_size
 from hr_monolith.outbox import metrics
 from hr_monolith.outbox.models import OutboxEvent
+from hr_monolith.outbox.relay_statements import PendingClaim, mark_sent
 from hr_monolith.outbox.services import PurgeSchedule
 from hr_monolith.outbox.wake import OutboxWake, PollWake
 
@@ -102,20 +103,19 @@ class OutboxRelay:
         #: Delays the run loop waited after failed passes (for logs and tests).
         self.backoff_delays: list[float] = []
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="relay")
+        self._claim = PendingClaim(batch_size)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
     def relay_once(self) -> RelayPass:
         """Claim up to `batch_size` pending rows due now, publish them, mark what SNS accepted."""
-        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=self._clock())
-        pending = OutboxEvent.objects.pending().filter(due).order_by("id")
         if connection.features.has_select_for_update_skip_locked:
             # Rows stay locked until they are marked: another relay skips them meanwhile.
             with transaction.atomic():
-                return self._relay(list(pending.select_for_update(skip_locked=True)[: self.batch_size]))
+                return self._relay(self._claim.rows(self._clock(), lock=True))
         # SQLite: one relay only; publishing outside a transaction keeps writers unblocked.
-        return self._relay(list(pending[: self.batch_size]))
+        return self._relay(self._claim.rows(self._clock(), lock=False))
 
     def _relay(self, rows: Sequence[OutboxEvent]) -> RelayPass:
         if not rows:
@@ -149,13 +149,19 @@ class OutboxRelay:
         return outcome
 
     def _publish_round(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> None:
-        """One publish_batch per 10 rows (or 256 KiB), several in flight."""
+        """One publish_batch per 10 rows (or 256 KiB), several in flight. The rows' envelopes were
+        validated when they were written (`outbox_write`): each is encoded once, here, and that text
+        is both what the batch is sized on and what SNS carries."""
         envelopes = [Envelope(**row.envelope) for row in rows]
-        slices = batch_slices([entry_size(envelope) for envelope in envelopes])
+        messages = [envelope.to_json() for envelope in envelopes]
+        slices = batch_slices([entry_size(message) for message in messages])
         chunks = [rows[part] for part in slices]
         traceparents = {str(row.event_id): row.traceparent for row in rows if row.traceparent}
         futures = [
-            self._pool.submit(self.publisher.publish_batch, envelopes[part], traceparents) for part in slices
+            self._pool.submit(
+                self.publisher.publish_batch, envelopes[part], traceparents, messages=messages[part]
+            )
+            for part in slices
         ]
         for chunk, future in zip(chunks, futures, strict=True):
             for row in chunk:
@@ -193,9 +199,7 @@ class OutboxRelay:
         parked: list[OutboxEvent] = []
         with transaction.atomic():
             for attempts, pks in sent_by_attempts.items():
-                OutboxEvent.objects.filter(pk__in=pks).update(
-                    sent_at=now, attempts=F("attempts") + attempts, next_attempt_at=None
-                )
+                mark_sent(pks, at=now, attempts=attempts)
             for row in rows:
                 if row.pk in outcome.published:
                     # A row sent after a retry keeps its last error: it tells what happened.
@@ -220,10 +224,13 @@ class OutboxRelay:
                         delay = self.backoff.delay(total)
                         fields["next_attempt_at"] = now + datetime.timedelta(seconds=delay)
                 OutboxEvent.objects.filter(pk=row.pk).update(**fields)
+        published_by_type: dict[str, int] = defaultdict(int)
         for row in rows:
             if row.pk in outcome.published:
-                metrics.OUTBOX_PUBLISHED.labels(event_type=row.event_type).inc()
+                published_by_type[row.event_type] += 1
                 metrics.PUBLISH_SECONDS.observe(max(0.0, (now - row.created_at).total_seconds()))
+        for event_type, count in published_by_type.items():
+            metrics.OUTBOX_PUBLISHED.labels(event_type=event_type).inc(count)
         if parked:
             metrics.OUTBOX_PARKED.inc(len(parked))
         for row in rows:

@@ -121,3 +121,8 @@ def test_to_dict_is_what_asdict_gives_and_an_independent_copy():
     assert data == dataclasses.asdict(event)
     data["payload"]["email"] = "changed@example.com"
     assert event.payload["email"] == "ada@example.com"
+    nested = dataclasses.replace(event, payload={"roles": [{"code": "A"}], "meta": {"tags": ["x"]}})
+    copied = nested.to_dict()["payload"]
+    copied["roles"][0]["code"] = "B"
+    copied["meta"]["tags"].append("y")
+    assert nested.payload == {"roles": [{"code": "A"}], "meta": {"tags": ["x"]}}

@@ -9,7 +9,9 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models.sql.compiler import SQLCompiler
 
+from events.envelope import Envelope
 from events.publisher import SnsPublisher
 from hr_monolith.outbox.models import OutboxEvent
 from hr_monolith.outbox.relay import OutboxRelay
@@ -124,6 +126,46 @@ def test_rows_are_claimed_in_id_order(sns, topology):
         relay.close()
     ids = list(OutboxEvent.objects.order_by("id").values_list("id", "sent_at"))
     assert [sent is not None for _, sent in ids] == [True] * 5 + [False] * 7
+
+
+def test_a_pass_encodes_each_envelope_once_and_validates_none(sns, sqs, topology, monkeypatch):
+    # The rows were validated when written: the relay sizes the batch and publishes on one encoding.
+    make_users(12)
+    encoded: list[str] = []
+    encode = Envelope.to_json
+    monkeypatch.setattr(Envelope, "to_json", lambda self: encoded.append(self.event_id) or encode(self))
+    monkeypatch.setattr("events.envelope.validate_envelope", lambda data: pytest.fail("validated again"))
+    relay = OutboxRelay(SnsPublisher(sns, topology.topic_arn), batch_size=100)
+    try:
+        assert relay.relay_once().published == 12
+    finally:
+        relay.close()
+    assert sorted(encoded) == sorted(str(e) for e in OutboxEvent.objects.values_list("event_id", flat=True))
+    assert len(set(delivered_event_ids(sqs, topology.queue_url))) == 12
+
+
+def test_passes_compile_the_claim_once_and_mark_without_the_orm(sns, topology, monkeypatch):
+    compiled: list[str] = []
+    as_sql = SQLCompiler.as_sql
+
+    def counting(self, *args, **kwargs):
+        # Every compiler (select, update, insert: each backend has its own classes) derives from it.
+        if self.query.model is OutboxEvent:
+            compiled.append(type(self).__name__)
+        return as_sql(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counting)
+    relay = OutboxRelay(SnsPublisher(sns, topology.topic_arn), batch_size=5)
+    try:
+        for round_ in range(3):
+            for i in range(2):
+                services.user_create(email=f"r{round_}-{i}@example.com", first_name="U", last_name="R")
+            assert relay.relay_once().published == 2
+        assert relay.relay_once().claimed == 0
+    finally:
+        relay.close()
+    assert compiled == ["SQLCompiler"]
+    assert OutboxEvent.objects.filter(sent_at__isnull=False, attempts=1).count() == 6
 
 
 def test_relay_outbox_once_publishes_a_backlog_larger_than_one_batch(sns, sqs, topology):
