@@ -280,8 +280,9 @@ def _restart_broker_with_a_task_in_hand(stack: FaultStack, tag: str) -> None:
     starts it) and waits in BRPOP for the next: then the broker restarts empty."""
     worker = stack.processes["worker-events"]
     broker = redis.Redis.from_url(stack.env["CELERY_BROKER_URL"])
-    # Nothing in hand yet: a task already reserved would stay so in the frozen pool, and with the
-    # prefetch limit reached the worker would take no other.
+    assert "Unrecoverable error" not in worker.log_path.read_text(errors="replace")
+    assert worker.running, worker.log_tail()
+    # Nothing in hand yet: a task already reserved would stay so in the frozen pool.
     stack.wait_converged(timeout=150)
     children = _children(worker.process.pid)
     for child in children:
