@@ -117,3 +117,16 @@ def test_sigterm_stops_every_process(run: Run) -> None:
     assert "web stopped" in text
     assert "worker stopped" in text
     assert "started again" not in text
+
+
+def test_a_process_that_keeps_exiting_waits_longer_before_each_restart(tmp_path: Path) -> None:
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(f'crashes: {sys.executable} -c "raise SystemExit(3)"\n')
+    run = Run(procfile, tmp_path / "output.log")
+    try:
+        wait_until(lambda: "starting it again in 4s" in run.text(), timeout=60, what="a third exit")
+        waits = re.findall(r"crashes exited unexpectedly \(code 3, .*starting it again in (\d+)s", run.text())
+        assert waits[:3] == ["1", "2", "4"]
+    finally:
+        run.process.send_signal(signal.SIGTERM)
+        run.process.wait(30)
