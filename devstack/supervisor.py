@@ -141,6 +141,9 @@ class Supervisor:
         self._delay[name] = delay
         self._due[name] = now + delay
         process.stop()  # reaps it and closes its output
+        # What is left of its process group (a worker's pool) goes with it, as with a container's end.
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.process.pid, signal.SIGKILL)
         self.say(
             f"{name} exited unexpectedly (code {process.process.returncode}, after {ran:.0f}s): "
             f"starting it again in {delay:.0f}s; the other processes keep running"
