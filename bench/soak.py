@@ -36,7 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from bench.common import emit, log, percentile, result
 from devstack.faults import APPLY_TASK, FaultStack, fault_stack, process_rss_kib
 from devstack.localstack import LocalStackServer
 from devstack.stack import BASE_DIR
+from devstack.supervisor import Supervisor
 from events import types
 from events.aws import AwsSettings, client
 
@@ -61,6 +62,8 @@ RSS_INTERVAL = 5.0
 HANDOFF_GRACE = os.environ.get("SOAK_HANDOFF_GRACE_SECONDS", "60")
 #: A process's memory is measured from this long after it started (imports, pools, first connections).
 RSS_SETTLE = 20.0
+#: The pipeline's processes, kept running by the supervisor.
+PIPELINE = ("relay", "bridge", "worker-events")
 HANDOFF_AVAILABLE = "HANDOFF_GRACE_SECONDS" in (BASE_DIR / "users_service" / "settings.py").read_text()
 
 
@@ -171,35 +174,6 @@ class MemorySampler:
                 round((settled[-1] - settled[0]) / settled[0] * 100, 1) if len(settled) > 1 else None
             )
         return growth
-
-
-class Supervisor:
-    """What compose's `restart: unless-stopped` does for the soak's processes: one that exits
-    without a fault having stopped it (a worker's "Unrecoverable error" when the broker restarts,
-    say) is started again. Faults hold `paused()` while they kill and restart processes themselves."""
-
-    def __init__(self, stack: FaultStack, names: tuple[str, ...]) -> None:
-        self.stack = stack
-        self.names = names
-        self.restarts: list[dict] = []
-        self.stop = threading.Event()
-        self._lock = threading.Lock()
-        self._started = time.monotonic()
-
-    def paused(self) -> threading.Lock:
-        return self._lock
-
-    def run(self) -> None:
-        while not self.stop.wait(1.0):
-            with self._lock:
-                for name in self.names:
-                    process = self.stack.processes[name].process
-                    if process.poll() is None:
-                        continue
-                    log(f"soak:   {name} exited ({process.returncode}); started again, as compose would")
-                    at = round(time.monotonic() - self._started, 1)
-                    self.restarts.append({"process": name, "exit": process.returncode, "at_s": at})
-                    self.stack.start(name)
 
 
 @dataclass
@@ -315,15 +289,17 @@ def soak(duration: float, rate: float) -> dict:
         # This process commits as the monolith (`Monolith`): the stack needs no monolith process.
         stack_options = {"emulator": LocalStackServer, "database_urls": urls, "monolith_process": False}
         with fault_stack(workdir, **stack_options, **settings) as stack:
-            for name in ("relay", "bridge", "worker-events"):
+            for name in PIPELINE:
                 stack.start(name)
             stack.worker_ready()
             monolith = Monolith(stack.env)
             producer = Producer(monolith, rate)
             sampler = MemorySampler(stack)
             threading.Thread(target=sampler.run, name="rss", daemon=True).start()
-            supervisor = Supervisor(stack, ("relay", "bridge", "worker-events"))
-            threading.Thread(target=supervisor.run, name="supervisor", daemon=True).start()
+            # What compose's restart policy does: a process that exits without a fault stopping it
+            # is started again.
+            supervisor = Supervisor(stack.processes, stack.start, PIPELINE, say=lambda m: log(f"soak:   {m}"))
+            threading.Thread(target=supervisor.watch, name="supervisor", daemon=True).start()
             threads = producer.start()
             started = time.monotonic()
             faults: list[dict] = []
@@ -360,7 +336,7 @@ def soak(duration: float, rate: float) -> dict:
                 log(str(exc)[:4000])
                 state = stack.convergence()
             sampler.stop.set()
-            supervisor.stop.set()
+            supervisor.request_stop()
             latencies = latencies_ms(stack, monolith.committed)
             lost, doubled = len(state.missing_events), state.doubled
             recoveries = [f["recovery_s"] for f in faults]
@@ -390,7 +366,7 @@ def soak(duration: float, rate: float) -> dict:
                 doubled=doubled,
                 users_differing=len(state.differing),
                 faults=faults,
-                process_restarts=supervisor.restarts,
+                process_restarts=[asdict(restart) for restart in supervisor.restarts],
                 max_recovery_s=None if None in recoveries else max(recoveries, default=0),
                 p50_ms=round(percentile(latencies, 50), 1) if latencies else None,
                 p99_ms=round(percentile(latencies, 99), 1) if latencies else None,

@@ -96,8 +96,11 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
                 self.process.wait(5)
-        self._log.close()
+        self._close_output()
         return self.process.returncode
+
+    def _close_output(self) -> None:
+        self._log.close()
 
     def log_tail(self, lines: int = 40) -> str:
         try:

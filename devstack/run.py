@@ -1,12 +1,11 @@
 """`make run`: the embedded stack (moto server, Redis, SQLite) and every process of both
-services under honcho. Ctrl-C stops them all."""
+services (the Procfile), each started again if it exits (devstack/supervisor.py). Ctrl-C stops them all."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import urllib.error
@@ -16,6 +15,7 @@ from devstack.moto import MotoServer, moto_answers
 from devstack.processes import ManagedProcess, port_open, wait_until
 from devstack.redis import RedisServer, redis_answers
 from devstack.stack import BASE_DIR, create_topology, ensure_admin, ensure_service_account, manage, stack_env
+from devstack.supervisor import Procfile, supervise_until_signalled
 
 MOTO_PORT = 5000
 REDIS_PORT = 6379
@@ -86,27 +86,13 @@ def main() -> int:
         # The supervisor's part of Prometheus multiprocess mode: a run starts from empty metrics
         # directories, or a previous run's counters and gauges would show in this one's /metrics.
         shutil.rmtree(var / "prometheus", ignore_errors=True)
-        honcho = subprocess.Popen(
-            [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=BASE_DIR, env=env
-        )
+        procfile = Procfile(BASE_DIR / "Procfile", env=env)
         stopping: list[bool] = []
         threading.Thread(
             target=run_start_reports, args=(env, stopping), name="start-reports", daemon=True
         ).start()
-
-        def stop_honcho(*_: object) -> None:
-            stopping.append(True)
-            honcho.send_signal(signal.SIGTERM)
-
-        # SIGTERM (not only Ctrl-C) stops honcho's processes and then ours below.
-        signal.signal(signal.SIGTERM, stop_honcho)
-        while True:
-            try:
-                code = honcho.wait()
-                return 0 if stopping else code
-            except KeyboardInterrupt:
-                # A terminal's Ctrl-C reaches honcho too; a SIGINT sent to us alone must be passed on.
-                stop_honcho()
+        supervise_until_signalled(procfile.supervisor(say=say), on_stop=lambda: stopping.append(True))
+        return 0
     finally:
         for process in reversed(owned):
             process.stop()

@@ -35,6 +35,7 @@ RUNS = [
             "tests/hr_monolith",
             "tests/e2e",
             "tests/faults",
+            "tests/devstack",
             "tests/compose",
             "tests/bench",
             "tests/settings",

@@ -141,6 +141,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
 # A lost broker connection re-delivers unacked tasks elsewhere; stop running them here too.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Celery's consumer, fixed so that a lost broker connection with a task in hand restarts the
+# consumer instead of ending the worker (users_service/worker_consumer.py).
+CELERY_WORKER_CONSUMER = "users_service.worker_consumer:Consumer"
 # Each worker slot reserves one task, so none waits behind a slow one (roles declare their own).
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Each task family's transient errors retry with events.backoff.Backoff from this base, capped per

@@ -3,6 +3,7 @@ was applied exactly once (`FaultStack.wait_converged`). The scenarios share one 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 import redis
 
 from bench._events import user_envelope
-from devstack.faults import APPLY_TASK, EVENTS_UNACKED_KEY, FaultStack
+from devstack.faults import APPLY_TASK, EVENTS_UNACKED_KEY, PROCESS_COMMANDS, FaultStack
 from devstack.processes import wait_until
 from devstack.stack import manage
 from events import types
@@ -271,3 +272,58 @@ def test_broker_restarted_without_persistence_loses_no_queued_event(stack: Fault
     # The sweeper's backoff between re-publishes of one event grew while no worker ran.
     state = stack.wait_converged(timeout=60)
     assert not set(ids) & set(state.differing)
+
+
+BROKER_LOST = "Connection to broker lost"
+
+
+def _restart_broker_with_a_task_in_hand(stack: FaultStack, tag: str) -> None:
+    """The events worker holds one task unacked (received, its pool's processes frozen so that none
+    starts it) and waits in BRPOP for the next: then the broker restarts empty."""
+    worker = stack.processes["worker-events"]
+    broker = redis.Redis.from_url(stack.env["CELERY_BROKER_URL"])
+    assert "Unrecoverable error" not in worker.log_path.read_text(errors="replace")
+    assert worker.running, worker.log_tail()
+    # Nothing in hand yet: a task already reserved would stay so in the frozen pool.
+    stack.wait_converged(timeout=150)
+    children = _children(worker.process.pid)
+    for child in children:
+        os.kill(child, signal.SIGSTOP)
+    try:
+        [user_id] = stack.create_users(1, tag=tag)
+        [event_id] = stack.outbox_events_of(user_id)
+        task_id = f"{event_id}:{APPLY_TASK}"
+        held = lambda: holds_task(broker, EVENTS_UNACKED_KEY, task_id)  # noqa: E731
+        wait_until(held, timeout=60, what=f"{task_id} reserved")
+        in_brpop = lambda: broker.info("clients")["blocked_clients"] >= 1  # noqa: E731
+        wait_until(in_brpop, timeout=30, what="the worker waiting in BRPOP")
+        lost = worker.log_path.read_text(errors="replace").count(BROKER_LOST)
+        stack.broker.stop()
+        stack.broker.start()
+        noticed = lambda: worker.log_path.read_text(errors="replace").count(BROKER_LOST) > lost  # noqa: E731
+        wait_until(noticed, timeout=30, what="the worker noticing the lost broker")
+    finally:
+        for child in children:
+            # One frozen with a task in hand past the role's time limit was killed by the worker.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGCONT)
+
+
+def test_broker_restarted_under_load_keeps_the_events_worker_running(stack: FaultStack) -> None:
+    """A worker that loses the broker while it holds an unacked task and waits in BRPOP for the next
+    used to exit ("Unrecoverable error: AttributeError: 'NoneType' object has no attribute
+    'hostname'", users_service/worker_consumer.py). Three broker restarts, each with a task in hand
+    and more users after it: the same worker process must apply every event, once."""
+    # Four pool processes: with one task in hand, the worker still has room for more and waits in
+    # BRPOP (with its two, the hand-off's re-publishes of the frozen task could fill both).
+    stack.kill("worker-events")
+    worker = stack.start("worker-events", [*PROCESS_COMMANDS["worker-events"], "--concurrency", "4"])
+    stack.worker_ready()
+    for round_ in range(3):
+        _restart_broker_with_a_task_in_hand(stack, tag=f"broker-loss-{round_}")
+        assert worker.running, worker.log_tail()
+        stack.create_users(5, tag=f"broker-loss-{round_}-after")
+    stack.wait_converged(timeout=150)
+    assert "Unrecoverable error" not in worker.log_path.read_text(errors="replace")
+    assert worker.running
+    assert stack.processes["worker-events"] is worker
