@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,9 @@ from events.validation import validate_envelope
 MAX_ENVELOPE_BYTES = 200 * 1024
 REASON_BAD_JSON = "bad_json"
 REASON_TOO_LARGE = "too_large"
+#: An escaped U+0000 (an odd run of backslashes, then `u0000`): PostgreSQL's text and jsonb cannot
+#: hold the character, so an envelope with one could be neither recorded nor applied.
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -48,7 +52,7 @@ class Envelope:
     def to_json(self) -> str:
         # Encoding reads the payload without changing it: no copy of it (`to_dict` makes one).
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
     def validate(self) -> Envelope:
         validate_envelope(self.to_dict())
@@ -75,17 +79,30 @@ def _json_copy(value: Any) -> Any:
     return value
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_json(text: str | bytes, *, max_length: int) -> Any:
     """Parse untrusted JSON text, refusing oversize and malformed input as `InvalidMessage`.
 
-    Deep nesting makes `json.loads` raise RecursionError, not ValueError: it is bad JSON too.
+    Deep nesting makes `json.loads` raise RecursionError, not ValueError: it is bad JSON too. So are
+    what Python's json reads beyond the standard (NaN, Infinity) and an escaped U+0000: no database
+    of ours could store either.
     """
     if not isinstance(text, str | bytes):
         raise InvalidMessage(REASON_BAD_JSON, validator="type")
     if len(text) > max_length:
         raise InvalidMessage(REASON_TOO_LARGE, f"{len(text)} > {max_length}", validator="max_length")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidMessage(REASON_BAD_JSON, type(exc).__name__, validator="json") from exc
+    if "u0000" in text and _ESCAPED_NUL.search(text):
+        raise InvalidMessage(REASON_BAD_JSON, "a string holds U+0000", validator="json")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         detail = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
         raise InvalidMessage(REASON_BAD_JSON, detail, validator="json") from exc

@@ -126,3 +126,37 @@ def test_to_dict_is_what_asdict_gives_and_an_independent_copy():
     copied["roles"][0]["code"] = "B"
     copied["meta"]["tags"].append("y")
     assert nested.payload == {"roles": [{"code": "A"}], "meta": {"tags": ["x"]}}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_bad_json(constant):
+    """Python's json reads NaN and Infinity; JSON has no such values and PostgreSQL's jsonb refuses
+    them, so an envelope holding one could never be recorded or applied: refused at the door."""
+    text = user_event().to_json().replace('"email":"ada@example.com"', f'"email":{constant}')
+    with pytest.raises(InvalidMessage) as exc:
+        Envelope.from_json(text)
+    assert exc.value.reason == "bad_json"
+
+
+@pytest.mark.parametrize("escape", ["\\u0000", "a\\u0000b"])
+def test_a_nul_character_in_any_string_is_bad_json(escape):
+    """PostgreSQL stores no U+0000 in text or jsonb: an envelope with one anywhere is refused."""
+    text = user_event().to_json().replace('"ada@example.com"', f'"{escape}"')
+    with pytest.raises(InvalidMessage) as exc:
+        Envelope.from_json(text)
+    assert exc.value.reason == "bad_json"
+    key_text = user_event().to_json().replace('"email":', '"e\\u0000":', 1)
+    with pytest.raises(InvalidMessage):
+        Envelope.from_json(key_text)
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul():
+    text = user_event().to_json().replace("ada@example.com", "ada\\\\u0000@example.com")
+    assert Envelope.from_json(text).payload["email"] == "ada\\u0000@example.com"
+
+
+def test_the_producer_never_writes_a_non_finite_number():
+    event = user_event()
+    broken = Envelope(**(event.to_dict() | {"payload": event.payload | {"score": float("nan")}}))
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        broken.to_json()

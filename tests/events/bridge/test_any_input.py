@@ -147,3 +147,27 @@ def test_any_body_through_a_real_queue_is_published_or_dead_lettered(sqs, top, b
         settled += outcome.deleted
 
     assert queue_depth(sqs, top.queue_url) == 0
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+@given(body=bodies)
+@example(body=json.dumps(notification(user_event(types.USER_UPDATED, first_name="A\x00").to_json())))
+@settings(max_examples=300, deadline=None)
+def test_what_is_published_can_be_stored_in_postgresql(body):
+    """The hand-off record and the read model live in PostgreSQL, whose text and jsonb refuse
+    U+0000 and non-finite numbers: such an envelope must be poison (to the DLQ), or its message
+    would come back from SQS for ever."""
+    fate = classify(SqsMessage.from_sqs({"Body": body}), intake=INTAKE, routes=ROUTES)
+    if isinstance(fate, Publish):
+        for task in fate.tasks:
+            json.dumps(task.envelope, allow_nan=False)
+            assert not _holds_nul(task.envelope)
