@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from events.bridge.handoff import HandOff as HandedOver
 from events.bridge.routing import TaskMessage, task_name_of
 from events.errors import TransientError
 from events.tracecontext import TraceParent
+from users_service.bridge.backlog import oldest_queued_at
 from users_service.bridge.models import HandOff
 from users_service.directory import apply_statements
 from users_service.directory.models import InboxEntry
@@ -76,10 +78,18 @@ class DatabaseHandOffLog:
 
 @dataclass
 class SweepOutcome:
-    #: Due records found applied in the inbox (now marked), and records published again.
+    #: Due records found applied in the inbox (now marked), records published again, records
+    #: whose tasks may still wait in their queue (looked at again after the grace), pruned records.
     applied: int = 0
     republished: int = 0
+    still_queued: int = 0
     pruned: int = 0
+    #: Rounds of at most HANDOFF_SWEEP_BATCH records this sweep took.
+    rounds: int = 0
+
+    def add(self, other: SweepOutcome) -> None:
+        for name in ("applied", "republished", "still_queued", "pruned", "rounds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def republish_backoff(attempts: int) -> float:
@@ -91,25 +101,39 @@ def republish_backoff(attempts: int) -> float:
 
 
 def handoff_sweep(*, publisher: TaskPublisher, now: datetime | None = None) -> SweepOutcome:
-    """One round: take the due records, mark applied those the inbox holds, publish the others'
-    tasks again under the same ids, prune old applied records.
+    """Take the due records a round at a time, as long as rounds come back full (a backlog after
+    the broker lost its data) and for at most HANDOFF_SWEEP_SECONDS; then prune old applied records.
 
-    Four statements whatever the number of records: the due records, the inbox, one update, one
-    delete. A publish the broker refuses raises `TransientError` and changes nothing.
+    A round: mark applied the records the inbox holds, leave those whose tasks may still wait in
+    their queue, publish the others' tasks again under the same ids, all in one publish. Five
+    statements a round whatever its size (due records, inbox, one update) plus one Redis read. A
+    publish the broker refuses raises `TransientError` and changes nothing in that round.
     """
     now = now or timezone.now()
     outcome = SweepOutcome()
+    # The sweeper shares the process (and its GIL) with the receive loops: with the wait between
+    # sweeps, catching up takes at most half of the bridge's time.
+    until = time.monotonic() + settings.HANDOFF_SWEEP_SECONDS
+    while True:
+        taken, round_outcome = _sweep_round(publisher=publisher, now=now)
+        outcome.add(round_outcome)
+        if taken < settings.HANDOFF_SWEEP_BATCH or time.monotonic() >= until:
+            break
+    retention = timedelta(hours=settings.HANDOFF_RETENTION_HOURS)
+    outcome.pruned, _ = HandOff.objects.filter(applied_at__lt=now - retention).delete()
+    return outcome
+
+
+def _sweep_round(*, publisher: TaskPublisher, now: datetime) -> tuple[int, SweepOutcome]:
     with transaction.atomic():
         due = list(
             HandOff.objects.select_for_update(skip_locked=True)
             .filter(next_attempt_at__lte=now, applied_at__isnull=True)
             .order_by("next_attempt_at")[: settings.HANDOFF_SWEEP_BATCH]
         )
-        if due:
-            outcome.applied, outcome.republished = _settle_due(due, publisher=publisher, now=now)
-    retention = timedelta(hours=settings.HANDOFF_RETENTION_HOURS)
-    outcome.pruned, _ = HandOff.objects.filter(applied_at__lt=now - retention).delete()
-    return outcome
+        outcome = _settle_due(due, publisher=publisher, now=now) if due else SweepOutcome()
+    outcome.rounds = 1
+    return len(due), outcome
 
 
 def _traceparent(record: HandOff) -> str | None:
@@ -118,14 +142,32 @@ def _traceparent(record: HandOff) -> str | None:
     return str(parent) if parent is not None else None
 
 
-def _settle_due(due: list[HandOff], *, publisher: TaskPublisher, now: datetime) -> tuple[int, int]:
+def _queue_heads() -> dict[str, float | None]:
+    """Per queue of the confirming tasks: when its oldest waiting task was queued."""
+    return {queue: oldest_queued_at(queue) for queue in sorted({route(name).queue for name in INBOX_TASKS})}
+
+
+def _may_still_be_queued(record: HandOff, heads: dict[str, float | None]) -> bool:
+    """Whether a confirming task of `record` may still wait in its queue: it was last published
+    after the oldest task there was queued (first in, first out: the oldest was queued before
+    it). A record published before every waiting task was consumed, or lost with the broker."""
+    published = (record.republished_at or record.handed_at).timestamp()
+    for name in confirmed_by_inbox(record.task_ids):
+        head = heads.get(route(name).queue)
+        if head is not None and head <= published:
+            return True
+    return False
+
+
+def _settle_due(due: list[HandOff], *, publisher: TaskPublisher, now: datetime) -> SweepOutcome:
     arrived: dict[tuple[str, str], datetime] = {
         (str(event_id), task_name): processed_at
         for event_id, task_name, processed_at in InboxEntry.objects.filter(
             event_id__in=[record.event_id for record in due], task_name__in=INBOX_TASKS
         ).values_list("event_id", "task_name", "processed_at")
     }
-    applied, missing = [], []
+    applied, queued, missing = [], [], []
+    heads: dict[str, float | None] | None = None
     for record in due:
         times = [arrived.get((str(record.event_id), name)) for name in confirmed_by_inbox(record.task_ids)]
         if all(times):  # an event with no task to wait for is applied as well
@@ -133,6 +175,13 @@ def _settle_due(due: list[HandOff], *, publisher: TaskPublisher, now: datetime) 
             record.next_attempt_at = None
             record.envelope = None
             applied.append(record)
+            continue
+        if heads is None:
+            heads = _queue_heads()
+        if _may_still_be_queued(record, heads):
+            # Late, not lost: the worker is behind. Another look after the grace.
+            record.next_attempt_at = now + timedelta(seconds=settings.HANDOFF_GRACE_SECONDS)
+            queued.append(record)
         else:
             missing.append(record)
     tasks = [
@@ -144,17 +193,22 @@ def _settle_due(due: list[HandOff], *, publisher: TaskPublisher, now: datetime) 
     ]
     if tasks:
         publisher.publish(tasks)
+    republished_at = timezone.now()
     for record in missing:
         record.attempts += 1
+        record.republished_at = republished_at
         record.next_attempt_at = now + timedelta(seconds=republish_backoff(record.attempts))
-    HandOff.objects.bulk_update(applied + missing, ["applied_at", "next_attempt_at", "envelope", "attempts"])
+    HandOff.objects.bulk_update(
+        applied + queued + missing,
+        ["applied_at", "next_attempt_at", "envelope", "attempts", "republished_at"],
+    )
     if missing:
         log.warning(
             "hand-off: %d events not in the inbox after their grace, published again: %s",
             len(missing),
             ", ".join(str(record.event_id) for record in missing[:20]),
         )
-    return len(applied), len(missing)
+    return SweepOutcome(applied=len(applied), republished=len(missing), still_queued=len(queued))
 
 
 def sweep_until(stop: threading.Event, *, publisher: TaskPublisher) -> None:

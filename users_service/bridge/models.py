@@ -37,6 +37,9 @@ class HandOff(models.Model):
     received_at = models.DateTimeField(help_text="when the bridge received the SQS message")
     handed_at = models.DateTimeField(help_text="when the broker accepted the tasks")
     attempts = models.PositiveIntegerField(default=0, help_text="re-publishes so far")
+    republished_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the sweeper last published the tasks again"
+    )
     #: When the sweeper looks at the row next; null once applied (the due query skips it).
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     applied_at = models.DateTimeField(

@@ -205,6 +205,7 @@ def test_republishing_backs_off(sqs, topology, celery_broker, publisher, setting
     now = after_grace()
     waits = []
     for _ in range(4):
+        redis.Redis.from_url(celery_broker).flushall()  # lost again: not waiting in the queue
         assert handoff_sweep(publisher=publisher, now=now).republished == 1
         record = HandOff.objects.get()
         waits.append((record.next_attempt_at - now).total_seconds())
@@ -247,3 +248,43 @@ def test_the_admin_shows_a_handoff_without_its_envelope(sqs, topology, celery_br
     assert listing.status_code == page.status_code == 200
     assert envelope["event_id"] in page.content.decode()
     assert "private@example.com" not in listing.content.decode() + page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_sweep_takes_batch_after_batch_while_more_are_due(
+    sqs, topology, celery_broker, publisher, settings
+):
+    settings.HANDOFF_SWEEP_BATCH = 2
+    envelopes = [user_state_event(new_user_id(), 1, types.USER_UPDATED) for _ in range(5)]
+    send_events(sqs, topology, envelopes)
+    drain(users_bridge(sqs, topology, celery_broker))
+    redis.Redis.from_url(celery_broker).flushall()
+
+    outcome = handoff_sweep(publisher=publisher, now=after_grace())
+
+    assert outcome.republished == 5
+    assert sorted(queued_task_ids(celery_broker, EVENTS.queue)) == sorted(
+        f"{e['event_id']}:{APPLY}" for e in envelopes
+    )
+    assert HandOff.objects.filter(attempts=1).count() == 5
+
+
+@pytest.mark.django_db
+def test_an_event_still_queued_behind_a_backlog_is_not_published_again(
+    sqs, topology, celery_broker, publisher
+):
+    envelopes = [user_state_event(new_user_id(), 1, types.USER_UPDATED) for _ in range(3)]
+    send_events(sqs, topology, envelopes)
+    drain(users_bridge(sqs, topology, celery_broker))
+    queued = queued_task_ids(celery_broker, EVENTS.queue)
+
+    # Past the grace, but the tasks wait in the events queue (the worker is behind): only late.
+    outcome = handoff_sweep(publisher=publisher, now=after_grace())
+
+    assert (outcome.republished, outcome.still_queued) == (0, 3)
+    assert queued_task_ids(celery_broker, EVENTS.queue) == queued  # no duplicate
+    assert HandOff.objects.filter(attempts=0).count() == 3
+    # The broker then loses them: the next look publishes them again.
+    redis.Redis.from_url(celery_broker).flushall()
+    later = max(HandOff.objects.values_list("next_attempt_at", flat=True))
+    assert handoff_sweep(publisher=publisher, now=later).republished == 3
