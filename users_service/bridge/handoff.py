@@ -31,7 +31,7 @@ from events.tracecontext import TraceParent
 from users_service.bridge.backlog import oldest_queued_at
 from users_service.bridge.models import HandOff
 from users_service.directory import apply_statements
-from users_service.directory.models import InboxEntry
+from users_service.directory.models import FailedTask, InboxEntry
 from users_service.ops import metrics
 from users_service.routing import INBOX_TASKS, route
 
@@ -79,16 +79,18 @@ class DatabaseHandOffLog:
 @dataclass
 class SweepOutcome:
     #: Due records found applied in the inbox (now marked), records published again, records
-    #: whose tasks may still wait in their queue (looked at again after the grace), pruned records.
+    #: whose tasks may still wait in their queue (looked at again after the grace), records
+    #: parked this sweep (HANDOFF_MAX_ATTEMPTS spent), pruned records.
     applied: int = 0
     republished: int = 0
     still_queued: int = 0
+    parked: int = 0
     pruned: int = 0
     #: Rounds of at most HANDOFF_SWEEP_BATCH records this sweep took.
     rounds: int = 0
 
     def add(self, other: SweepOutcome) -> None:
-        for name in ("applied", "republished", "still_queued", "pruned", "rounds"):
+        for name in ("applied", "republished", "still_queued", "parked", "pruned", "rounds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -105,9 +107,11 @@ def handoff_sweep(*, publisher: TaskPublisher, now: datetime | None = None) -> S
     the broker lost its data) and for at most HANDOFF_SWEEP_SECONDS; then prune old applied records.
 
     A round: mark applied the records the inbox holds, leave those whose tasks may still wait in
-    their queue, publish the others' tasks again under the same ids, all in one publish. Five
-    statements a round whatever its size (due records, inbox, one update) plus one Redis read. A
-    publish the broker refuses raises `TransientError` and changes nothing in that round.
+    their queue, park those HANDOFF_MAX_ATTEMPTS re-publishes did not bring, publish the others'
+    tasks again under the same ids, all in one publish. Three statements a round whatever its size
+    (due records, inbox, one update; a fourth for the failed tasks' errors when some are parked)
+    and one Redis read. A publish the broker refuses raises `TransientError` and changes nothing in
+    that round.
     """
     now = now or timezone.now()
     outcome = SweepOutcome()
@@ -133,6 +137,8 @@ def _sweep_round(*, publisher: TaskPublisher, now: datetime) -> tuple[int, Sweep
         )
         outcome = _settle_due(due, publisher=publisher, now=now) if due else SweepOutcome()
     outcome.rounds = 1
+    metrics.HANDOFFS_REPUBLISHED.inc(outcome.republished)
+    metrics.HANDOFFS_PARKED.inc(outcome.parked)
     return len(due), outcome
 
 
@@ -166,7 +172,7 @@ def _settle_due(due: list[HandOff], *, publisher: TaskPublisher, now: datetime) 
             event_id__in=[record.event_id for record in due], task_name__in=INBOX_TASKS
         ).values_list("event_id", "task_name", "processed_at")
     }
-    applied, queued, missing = [], [], []
+    applied, still_parked, queued, parking, missing = [], [], [], [], []
     heads: dict[str, float | None] | None = None
     for record in due:
         times = [arrived.get((str(record.event_id), name)) for name in confirmed_by_inbox(record.task_ids)]
@@ -174,7 +180,13 @@ def _settle_due(due: list[HandOff], *, publisher: TaskPublisher, now: datetime) 
             record.applied_at = max(times, default=now)
             record.next_attempt_at = None
             record.envelope = None
+            record.parked_at, record.parked_reason = None, ""
             applied.append(record)
+            continue
+        if record.parked_at is not None:
+            # Published no more; looked at now and then in case it was applied by other means.
+            record.next_attempt_at = now + timedelta(seconds=settings.HANDOFF_BACKOFF_CAP_SECONDS)
+            still_parked.append(record)
             continue
         if heads is None:
             heads = _queue_heads()
@@ -182,33 +194,92 @@ def _settle_due(due: list[HandOff], *, publisher: TaskPublisher, now: datetime) 
             # Late, not lost: the worker is behind. Another look after the grace.
             record.next_attempt_at = now + timedelta(seconds=settings.HANDOFF_GRACE_SECONDS)
             queued.append(record)
+        elif record.attempts >= settings.HANDOFF_MAX_ATTEMPTS:
+            parking.append(record)
         else:
             missing.append(record)
-    tasks = [
-        TaskMessage(task_id, name, route(name).queue, record.envelope, _traceparent(record))
-        for record in missing
-        if record.envelope is not None
-        for task_id in record.task_ids
-        for name in (task_name_of(task_id),)
-    ]
-    if tasks:
-        publisher.publish(tasks)
+    _park(parking, now=now)
+    publish_again(missing, publisher=publisher)
     republished_at = timezone.now()
     for record in missing:
         record.attempts += 1
         record.republished_at = republished_at
         record.next_attempt_at = now + timedelta(seconds=republish_backoff(record.attempts))
-    HandOff.objects.bulk_update(
-        applied + queued + missing,
-        ["applied_at", "next_attempt_at", "envelope", "attempts", "republished_at"],
-    )
+    HandOff.objects.bulk_update(applied + still_parked + queued + parking + missing, SWEPT_FIELDS)
     if missing:
         log.warning(
             "hand-off: %d events not in the inbox after their grace, published again: %s",
             len(missing),
             ", ".join(str(record.event_id) for record in missing[:20]),
         )
-    return SweepOutcome(applied=len(applied), republished=len(missing), still_queued=len(queued))
+    return SweepOutcome(
+        applied=len(applied),
+        republished=len(missing),
+        still_queued=len(queued),
+        parked=len(parking),
+    )
+
+
+#: What a sweep round writes back (one `bulk_update`).
+SWEPT_FIELDS = [
+    "applied_at",
+    "next_attempt_at",
+    "envelope",
+    "attempts",
+    "republished_at",
+    "parked_at",
+    "parked_reason",
+]
+
+
+def publish_again(records: Sequence[HandOff], *, publisher: TaskPublisher) -> None:
+    """Publish every task of `records` again, same ids, in one publish (`TransientError` if refused)."""
+    tasks = [
+        TaskMessage(task_id, name, route(name).queue, record.envelope, _traceparent(record))
+        for record in records
+        if record.envelope is not None
+        for task_id in record.task_ids
+        for name in (task_name_of(task_id),)
+    ]
+    if tasks:
+        publisher.publish(tasks)
+
+
+def _park(records: list[HandOff], *, now: datetime) -> None:
+    """Stop publishing `records` again; the reason is the failed task's error when it left one."""
+    if not records:
+        return
+    errors = dict(
+        FailedTask.objects.filter(
+            task_id__in=[task_id for record in records for task_id in record.task_ids]
+        ).values_list("task_id", "error")
+    )
+    for record in records:
+        known = [errors[task_id] for task_id in record.task_ids if task_id in errors]
+        record.parked_at = now
+        record.parked_reason = known[0] if known else f"not in the inbox after {record.attempts} re-publishes"
+        record.next_attempt_at = now + timedelta(seconds=settings.HANDOFF_BACKOFF_CAP_SECONDS)
+    log.error(
+        "hand-off: %d events parked after %d re-publishes (admin: hand-offs, parked): %s",
+        len(records),
+        settings.HANDOFF_MAX_ATTEMPTS,
+        ", ".join(str(record.event_id) for record in records[:20]),
+    )
+
+
+def resend(records: Sequence[HandOff], *, publisher: TaskPublisher) -> int:
+    """Publish the tasks of parked (or pending) records again and unpark them: the sweeper counts
+    HANDOFF_MAX_ATTEMPTS anew from the grace. Applied records are left alone. Returns how many."""
+    chosen = [record for record in records if record.applied_at is None and record.envelope is not None]
+    publish_again(chosen, publisher=publisher)
+    now = timezone.now()
+    for record in chosen:
+        record.parked_at, record.parked_reason = None, ""
+        record.attempts = 0
+        record.republished_at = now
+        record.next_attempt_at = now + timedelta(seconds=settings.HANDOFF_GRACE_SECONDS)
+    HandOff.objects.bulk_update(chosen, SWEPT_FIELDS)
+    return len(chosen)
 
 
 def sweep_until(stop: threading.Event, *, publisher: TaskPublisher) -> None:
@@ -220,13 +291,10 @@ def sweep_until(stop: threading.Event, *, publisher: TaskPublisher) -> None:
     try:
         while not stop.wait(settings.HANDOFF_SWEEP_SECONDS):
             try:
-                outcome = handoff_sweep(publisher=publisher)
+                handoff_sweep(publisher=publisher)
             except (TransientError, DatabaseError) as exc:
                 log.warning("hand-off sweep failed, trying again next round: %s", type(exc).__name__)
                 metrics.HANDOFF_SWEEP_FAILURES.inc()
                 close_old_connections()
-                continue
-            if outcome.republished:
-                metrics.HANDOFFS_REPUBLISHED.inc(outcome.republished)
     finally:
         connection.close()
