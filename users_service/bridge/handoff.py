@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, reset_queries, transaction
 from django.utils import timezone
 
 from events.backoff import Backoff
@@ -286,7 +286,8 @@ def sweep_until(stop: threading.Event, *, publisher: TaskPublisher) -> None:
     """Sweep every HANDOFF_SWEEP_SECONDS until `stop` is set (the bridge's sweeper thread).
 
     A round that fails (database or broker down) is logged and tried again at the next tick:
-    the records stay as they were, so nothing is lost by waiting.
+    the records stay as they were, so nothing is lost by waiting. After each sweep the queries
+    Django logged (DEBUG) are forgotten, as at a request's end: the thread never ends otherwise.
     """
     try:
         while not stop.wait(settings.HANDOFF_SWEEP_SECONDS):
@@ -296,5 +297,7 @@ def sweep_until(stop: threading.Event, *, publisher: TaskPublisher) -> None:
                 log.warning("hand-off sweep failed, trying again next round: %s", type(exc).__name__)
                 metrics.HANDOFF_SWEEP_FAILURES.inc()
                 close_old_connections()
+            finally:
+                reset_queries()
     finally:
         connection.close()
