@@ -253,12 +253,6 @@ def _write_round(
         _rows(records).update(
             attempts=attempts, republished_at=republished_at, next_attempt_at=next_attempt_at
         )
-        for record in records:
-            record.attempts, record.republished_at, record.next_attempt_at = (
-                attempts,
-                republished_at,
-                next_attempt_at,
-            )
 
 
 def publish_again(records: Sequence[HandOff], *, publisher: TaskPublisher) -> None:
