@@ -2,8 +2,8 @@
 
 Reachable: the database, the broker Redis, the cache Redis, SQS. Within thresholds (settings
 HEALTH_*): the queue's and the DLQ's depth, the bridge's lag (age of the oldest message it last
-received), beat's last tick, and at least one worker answering a ping (cached: a ping waits
-its whole timeout for replies).
+received), the parked hand-offs, beat's last tick, and at least one worker answering a ping
+(cached: a ping waits its whole timeout for replies).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_safe
 from events.aws import AwsSettings, client
 from events.topology import TopologyNames
 from shared_settings.health import Check, health_response, unhealthy
+from users_service.bridge.models import HandOff
 from users_service.ops import metrics
 from users_service.reports.scheduler import BEAT_LAST_TICK_KEY
 
@@ -86,6 +87,16 @@ def _bridge_lag() -> dict[str, float | None]:
     return {"oldest_message_age_seconds": age}
 
 
+def _handoffs() -> dict[str, int]:
+    """Events the hand-off sweeper parked and nobody re-sent yet (docs/delivery.md)."""
+    parked = HandOff.objects.filter(parked_at__isnull=False, applied_at__isnull=True).count()
+    if parked > settings.HEALTH_MAX_PARKED_HANDOFFS:
+        raise unhealthy(
+            f"parked hand-offs {parked} > {settings.HEALTH_MAX_PARKED_HANDOFFS}", handoffs_parked=parked
+        )
+    return {"handoffs_parked": parked}
+
+
 def _beat() -> dict[str, float]:
     """Seconds since the scheduling beat's last tick (it writes the time at each tick)."""
     stored = _redis_client(settings.REPORTS_BEAT_LOCK_URL).get(BEAT_LAST_TICK_KEY)
@@ -142,6 +153,7 @@ def checks() -> dict[str, Check]:
         "cache": _redis(settings.CACHE_REDIS_URL),
         "sqs": _sqs,
         "bridge_lag": _bridge_lag,
+        "handoffs": _handoffs,
     }
     if settings.HEALTH_BEAT_MAX_AGE_SECONDS > 0:
         chosen["beat"] = _beat

@@ -194,6 +194,9 @@ BRIDGE_STOP_GRACE_SECONDS = env.float("BRIDGE_STOP_GRACE_SECONDS", default=2.0)
 HANDOFF_GRACE_SECONDS = env.float("HANDOFF_GRACE_SECONDS", default=60.0)
 # The longest wait between two re-publishes of one event (the backoff grows from the grace).
 HANDOFF_BACKOFF_CAP_SECONDS = env.float("HANDOFF_BACKOFF_CAP_SECONDS", default=900.0)
+# After this many re-publishes without reaching the inbox an event is parked: published no more,
+# counted, shown in the admin (re-send action) and in /health/.
+HANDOFF_MAX_ATTEMPTS = env.int("HANDOFF_MAX_ATTEMPTS", default=10)
 # How often the bridge's sweeper looks for due records, and how many it takes a round.
 HANDOFF_SWEEP_SECONDS = env.float("HANDOFF_SWEEP_SECONDS", default=5.0)
 HANDOFF_SWEEP_BATCH = env.int("HANDOFF_SWEEP_BATCH", default=500)
@@ -202,6 +205,8 @@ HANDOFF_RETENTION_HOURS = env.float("HANDOFF_RETENTION_HOURS", default=24.0)
 # --- /health/ (users_service/health.py): the thresholds past which the pipeline is unhealthy ---
 HEALTH_MAX_QUEUE_DEPTH = env.int("HEALTH_MAX_QUEUE_DEPTH", default=1000)
 HEALTH_MAX_DLQ_DEPTH = env.int("HEALTH_MAX_DLQ_DEPTH", default=0)
+# Parked hand-offs (events the sweeper gave up publishing again) are, like dead letters, for an operator.
+HEALTH_MAX_PARKED_HANDOFFS = env.int("HEALTH_MAX_PARKED_HANDOFFS", default=0)
 HEALTH_MAX_BRIDGE_LAG_SECONDS = env.float("HEALTH_MAX_BRIDGE_LAG_SECONDS", default=300.0)
 # 0 = beat is not checked (a stack that runs no beat).
 HEALTH_BEAT_MAX_AGE_SECONDS = env.float("HEALTH_BEAT_MAX_AGE_SECONDS", default=120.0)

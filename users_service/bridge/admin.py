@@ -1,16 +1,21 @@
 """Admin of the bridge: the SQS dead-letter queue (browse, filter by reason, see a body, redrive or
-purge) and the hand-off records (read-only: the bridge and its sweeper write them)."""
+purge) and the hand-off records (read-only: the bridge and its sweeper write them; a parked one
+can be re-sent)."""
 
 from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
+from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.bridge.dlq import DeadLetterFilter
+from events.errors import TransientError
 from shared_settings.admin import ReadOnlyAdmin
+from users_service.bridge.handoff import resend
 from users_service.bridge.models import DeadLetter, HandOff
 from users_service.bridge.wiring import dead_letter_queue
 
@@ -81,9 +86,25 @@ class DeadLetterAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(request.get_full_path())
 
 
+class ParkedFilter(admin.SimpleListFilter):
+    title = "parked"
+    parameter_name = "parked"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Parked"), ("no", "Not parked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[HandOff]) -> QuerySet[HandOff]:
+        if self.value() == "yes":
+            return queryset.filter(parked_at__isnull=False, applied_at__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(parked_at__isnull=True)
+        return queryset
+
+
 @admin.register(HandOff)
 class HandOffAdmin(ReadOnlyAdmin):
-    """Where an event is between the bridge and the read model (docs/delivery.md)."""
+    """Where an event is between the bridge and the read model (docs/delivery.md). A parked event
+    (HANDOFF_MAX_ATTEMPTS re-publishes spent) is re-sent by the "resend" action once its cause is fixed."""
 
     list_display = (
         "handed_at",
@@ -93,8 +114,30 @@ class HandOffAdmin(ReadOnlyAdmin):
         "attempts",
         "next_attempt_at",
         "applied_at",
+        "parked_at",
+        "parked_reason",
     )
-    list_filter = ("event_type", ("applied_at", admin.EmptyFieldListFilter))
+    list_filter = (ParkedFilter, "event_type", ("applied_at", admin.EmptyFieldListFilter))
     search_fields = ("event_id", "aggregate_id", "trace_id")
     # The envelope is what the tasks carry (personal data until applied): never shown here.
     exclude = ("envelope",)
+    actions = ["resend"]
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("bridge.change_handoff")
+
+    @admin.action(description="Re-send the selected events (and unpark them)", permissions=["resend"])
+    def resend(self, request: HttpRequest, queryset: QuerySet[HandOff]) -> None:
+        from users_service.celery import app
+
+        publisher = CeleryTaskPublisher(app)
+        try:
+            sent = resend(list(queryset), publisher=publisher)
+        except TransientError as exc:
+            self.message_user(request, f"The broker refused the tasks: {exc}", messages.ERROR)
+            return
+        finally:
+            publisher.close()
+        skipped = queryset.count() - sent
+        note = f" ({skipped} already applied, left alone)" if skipped > 0 else ""
+        self.message_user(request, f"Re-sent {sent} event(s){note}.", messages.SUCCESS)

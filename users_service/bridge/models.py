@@ -37,6 +37,14 @@ class HandOff(models.Model):
     received_at = models.DateTimeField(help_text="when the bridge received the SQS message")
     handed_at = models.DateTimeField(help_text="when the broker accepted the tasks")
     attempts = models.PositiveIntegerField(default=0, help_text="re-publishes so far")
+    republished_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the sweeper last published the tasks again"
+    )
+    #: Set when HANDOFF_MAX_ATTEMPTS re-publishes did not bring the event to the inbox: the
+    #: sweeper publishes it no more (it still notices when the event is applied by other means).
+    parked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A database default: the bridge's insert (apply_statements) names only the columns it writes.
+    parked_reason = models.TextField(blank=True, db_default="", help_text="the task's last error, if known")
     #: When the sweeper looks at the row next; null once applied (the due query skips it).
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     applied_at = models.DateTimeField(
@@ -51,5 +59,10 @@ class HandOff(models.Model):
         ordering = ["-handed_at"]
 
     def __str__(self) -> str:
-        state = "applied" if self.applied_at else f"pending, {self.attempts} re-publishes"
+        if self.applied_at:
+            state = "applied"
+        elif self.parked_at:
+            state = f"parked after {self.attempts} re-publishes"
+        else:
+            state = f"pending, {self.attempts} re-publishes"
         return f"{self.event_type} {self.event_id} ({state})"

@@ -24,7 +24,9 @@ def forget_user_handoffs(envelope: dict[str, Any]) -> int:
     bridge writes later for an older event is cleared when that event is found stale in the inbox.
     """
     deleted, _ = (
-        HandOff.objects.filter(aggregate_id=envelope["aggregate_id"]).exclude(event_type=types.USER_ERASED).delete()
+        HandOff.objects.filter(aggregate_id=envelope["aggregate_id"])
+        .exclude(event_type=types.USER_ERASED)
+        .delete()
     )
     log.info("bridge: %d hand-off records of an erased user deleted", deleted)
     return deleted

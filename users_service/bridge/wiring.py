@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import reset_queries
 
 from events.aws import AwsSettings, client
 from events.bridge import Bridge, BridgeStats
 from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.bridge.dlq import DeadLetterQueue
 from events.bridge.poison_limit import PoisonLimit
+from events.liveness import Liveness
 from events.topology import TopologyNames, find_queue_url, find_topic_arn
 from users_service.bridge.handoff import DatabaseHandOffLog
 from users_service.bridge.stats_export import bridge_stats
@@ -76,3 +79,16 @@ def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
 def dead_letter_queue() -> DeadLetterQueue:
     """The DLQ and the main queue by name (no topology changes: safe from a web request)."""
     return DeadLetterQueue.from_env()
+
+
+def loop_turn(liveness: Liveness) -> Callable[[], None]:
+    """What every receive loop does at each turn (`Bridge.run(on_turn=...)`): touch the liveness
+    file, and forget the queries Django logged on this thread's connections. With DEBUG on
+    (development, the benches) Django keeps each connection's last 9,000 queries until a request
+    ends; a loop's turn is the bridge's request, and it never ends otherwise."""
+
+    def turn() -> None:
+        liveness.beat()
+        reset_queries()
+
+    return turn

@@ -79,6 +79,10 @@ BRIDGE_COUNTERS: dict[str, Counter] = {
 HANDOFFS_REPUBLISHED = Counter(
     "handoffs_republished", "Events the hand-off sweeper published again (no task reached the inbox)."
 )
+HANDOFFS_PARKED = Counter(
+    "handoffs_parked",
+    "Events parked by the hand-off sweeper: HANDOFF_MAX_ATTEMPTS re-publishes and still not in the inbox.",
+)
 HANDOFF_SWEEP_FAILURES = Counter("handoff_sweep_failures", "Hand-off sweeper rounds that failed (retried).")
 BRIDGE_DEAD_LETTERED = Counter(
     "bridge_dead_lettered", "Messages sent to the DLQ, by reason (the DLQ message attribute).", ["reason"]

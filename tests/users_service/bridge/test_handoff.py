@@ -28,7 +28,8 @@ from tests.users_service.events import new_user_id, user_state_event
 from users_service.bridge.handoff import DatabaseHandOffLog, handoff_sweep
 from users_service.bridge.models import HandOff
 from users_service.directory import services
-from users_service.directory.models import InboxEntry, UserRecord
+from users_service.directory.models import FailedTask, InboxEntry, UserRecord
+from users_service.ops import metrics
 from users_service.queues import EVENTS
 from users_service.routing import APPLY_USER_EVENT, ROUTES
 
@@ -205,6 +206,7 @@ def test_republishing_backs_off(sqs, topology, celery_broker, publisher, setting
     now = after_grace()
     waits = []
     for _ in range(4):
+        redis.Redis.from_url(celery_broker).flushall()  # lost again: not waiting in the queue
         assert handoff_sweep(publisher=publisher, now=now).republished == 1
         record = HandOff.objects.get()
         waits.append((record.next_attempt_at - now).total_seconds())
@@ -247,3 +249,134 @@ def test_the_admin_shows_a_handoff_without_its_envelope(sqs, topology, celery_br
     assert listing.status_code == page.status_code == 200
     assert envelope["event_id"] in page.content.decode()
     assert "private@example.com" not in listing.content.decode() + page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_sweep_takes_batch_after_batch_while_more_are_due(
+    sqs, topology, celery_broker, publisher, settings
+):
+    settings.HANDOFF_SWEEP_BATCH = 2
+    envelopes = [user_state_event(new_user_id(), 1, types.USER_UPDATED) for _ in range(5)]
+    send_events(sqs, topology, envelopes)
+    drain(users_bridge(sqs, topology, celery_broker))
+    redis.Redis.from_url(celery_broker).flushall()
+
+    outcome = handoff_sweep(publisher=publisher, now=after_grace())
+
+    assert outcome.republished == 5
+    assert sorted(queued_task_ids(celery_broker, EVENTS.queue)) == sorted(
+        f"{e['event_id']}:{APPLY}" for e in envelopes
+    )
+    assert HandOff.objects.filter(attempts=1).count() == 5
+
+
+@pytest.mark.django_db
+def test_an_event_still_queued_behind_a_backlog_is_not_published_again(
+    sqs, topology, celery_broker, publisher
+):
+    envelopes = [user_state_event(new_user_id(), 1, types.USER_UPDATED) for _ in range(3)]
+    send_events(sqs, topology, envelopes)
+    drain(users_bridge(sqs, topology, celery_broker))
+    queued = queued_task_ids(celery_broker, EVENTS.queue)
+
+    # Past the grace, but the tasks wait in the events queue (the worker is behind): only late.
+    outcome = handoff_sweep(publisher=publisher, now=after_grace())
+
+    assert (outcome.republished, outcome.still_queued) == (0, 3)
+    assert queued_task_ids(celery_broker, EVENTS.queue) == queued  # no duplicate
+    assert HandOff.objects.filter(attempts=0).count() == 3
+    # The broker then loses them: the next look publishes them again.
+    redis.Redis.from_url(celery_broker).flushall()
+    later = max(HandOff.objects.values_list("next_attempt_at", flat=True))
+    assert handoff_sweep(publisher=publisher, now=later).republished == 3
+
+
+def lose_until_parked(celery_broker: str, publisher, attempts: int) -> HandOff:
+    """Sweep after each backoff, the broker losing the tasks every time, until a round parks."""
+    now = after_grace()
+    for _ in range(attempts):
+        redis.Redis.from_url(celery_broker).flushall()
+        assert handoff_sweep(publisher=publisher, now=now).republished == 1
+        now = HandOff.objects.get().next_attempt_at
+    redis.Redis.from_url(celery_broker).flushall()
+    outcome = handoff_sweep(publisher=publisher, now=now)
+    assert (outcome.republished, outcome.parked) == (0, 1)
+    return HandOff.objects.get()
+
+
+@pytest.mark.django_db
+def test_an_event_that_never_reaches_the_inbox_is_parked_after_the_last_attempt(
+    sqs, topology, celery_broker, publisher, settings
+):
+    settings.HANDOFF_MAX_ATTEMPTS = 2
+    envelope = user_state_event(new_user_id(), 1, types.USER_UPDATED)
+    send_events(sqs, topology, [envelope])
+    drain(users_bridge(sqs, topology, celery_broker))
+    FailedTask.objects.create(  # what the worker wrote when the task failed for good
+        task_id=f"{envelope['event_id']}:{APPLY}",
+        task_name=APPLY,
+        args=[envelope],
+        queue=EVENTS.queue,
+        error="ValueError: no such department",
+        attempts=1,
+        transient=False,
+        failed_at=timezone.now(),
+    )
+    parked_before = metrics.value(metrics.HANDOFFS_PARKED, metrics.snapshot()) or 0
+
+    record = lose_until_parked(celery_broker, publisher, attempts=2)
+
+    assert record.attempts == 2
+    assert record.parked_at is not None
+    assert record.parked_reason == "ValueError: no such department"
+    assert record.applied_at is None
+    assert queued_task_ids(celery_broker, EVENTS.queue) == []
+    assert metrics.value(metrics.HANDOFFS_PARKED, metrics.snapshot()) == parked_before + 1
+    # Parked: looked at again, never published again.
+    much_later = timezone.now() + timedelta(days=2)
+    assert handoff_sweep(publisher=publisher, now=much_later).republished == 0
+    assert queued_task_ids(celery_broker, EVENTS.queue) == []
+
+
+@pytest.mark.django_db
+def test_a_parked_event_applied_by_other_means_is_marked_applied(
+    sqs, topology, celery_broker, publisher, settings
+):
+    settings.HANDOFF_MAX_ATTEMPTS = 1
+    envelope = user_state_event(new_user_id(), 1, types.USER_UPDATED)
+    send_events(sqs, topology, [envelope])
+    drain(users_bridge(sqs, topology, celery_broker))
+    record = lose_until_parked(celery_broker, publisher, attempts=1)
+    assert record.parked_reason  # no failed task known: says what happened
+    services.apply_user_event(envelope=envelope, task_name=APPLY)  # the failed task re-enqueued
+
+    # A parked record is looked at again every HANDOFF_BACKOFF_CAP_SECONDS.
+    assert record.next_attempt_at == record.parked_at + timedelta(
+        seconds=settings.HANDOFF_BACKOFF_CAP_SECONDS
+    )
+    handoff_sweep(publisher=publisher, now=record.next_attempt_at)
+
+    record = HandOff.objects.get()
+    assert record.applied_at == InboxEntry.objects.get().processed_at
+    assert (record.parked_at, record.envelope) == (None, None)
+
+
+@pytest.mark.django_db
+def test_the_admin_resends_a_parked_event(sqs, topology, celery_broker, publisher, settings, admin_client):
+    settings.HANDOFF_MAX_ATTEMPTS = 1
+    envelope = user_state_event(new_user_id(), 1, types.USER_UPDATED)
+    send_events(sqs, topology, [envelope])
+    drain(users_bridge(sqs, topology, celery_broker))
+    lose_until_parked(celery_broker, publisher, attempts=1)
+    listing = admin_client.get("/admin/bridge/handoff/?parked=yes")
+    assert envelope["event_id"] in listing.content.decode()
+
+    response = admin_client.post(
+        "/admin/bridge/handoff/", {"action": "resend", "_selected_action": [envelope["event_id"]]}
+    )
+
+    assert response.status_code == 302
+    assert queued_task_ids(celery_broker, EVENTS.queue) == [f"{envelope['event_id']}:{APPLY}"]
+    record = HandOff.objects.get()
+    assert (record.parked_at, record.parked_reason, record.attempts) == (None, "", 0)
+    assert record.next_attempt_at > timezone.now()

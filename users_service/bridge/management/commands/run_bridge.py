@@ -20,7 +20,7 @@ from events.liveness import Liveness
 from events.topology import TopologyMissing
 from users_service.bridge.handoff import sweep_until
 from users_service.bridge.stats_export import StatsExporter
-from users_service.bridge.wiring import build_bridge
+from users_service.bridge.wiring import build_bridge, loop_turn
 
 
 class Command(BaseCommand):
@@ -60,7 +60,7 @@ class Command(BaseCommand):
         sweeping.start()
         self.stdout.write(f"bridge: {threads} loops on {bridge.queue_url}")
         try:
-            bridge.run(stop, threads=threads, on_turn=Liveness(settings.LIVENESS_FILE).beat)
+            bridge.run(stop, threads=threads, on_turn=loop_turn(Liveness(settings.LIVENESS_FILE)))
         except BridgeBroken as exc:
             raise CommandError(f"bridge stopped: {exc}") from exc
         finally:
