@@ -202,19 +202,30 @@ class PrintedProcess(ManagedProcess):
 class LinePrinter(Printer):
     """honcho's printer, one line at a time from any thread."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
-        self._lock = threading.Lock()
+    def __init__(self, output: IO[str] | None = None) -> None:
+        super().__init__(output or sys.stdout)
+        #: Held for each whole line: `print` writes a line and its newline in two calls.
+        self.lock = threading.Lock()
 
     def write(self, message: Message) -> None:
-        with self._lock:
+        with self.lock:
             super().write(message)
+
+    def line_by_line(self, say: Callable[[str], None]) -> Callable[[str], None]:
+        """`say`, writing under the same lock as the processes' lines (else its text and theirs
+        interleave mid-line)."""
+
+        def said(message: str) -> None:
+            with self.lock:
+                say(message)
+
+        return said
 
 
 class Procfile:
     """The Procfile's processes, started by name with their output on the terminal."""
 
-    def __init__(self, path: Path, *, env: dict, printer: Printer | None = None) -> None:
+    def __init__(self, path: Path, *, env: dict, printer: LinePrinter | None = None) -> None:
         self.commands: dict[str, str] = dict(parse_procfile(path.read_text()).processes)
         self.env = env
         self.cwd = path.parent
@@ -238,7 +249,7 @@ class Procfile:
         return process
 
     def supervisor(self, *, say: Callable[[str], None]) -> Supervisor:
-        return Supervisor(self.processes, self.start, list(self.commands), say=say)
+        return Supervisor(self.processes, self.start, list(self.commands), say=self.printer.line_by_line(say))
 
 
 def supervise_until_signalled(supervisor: Supervisor, *, on_stop: Callable[[], None] | None = None) -> None:

@@ -130,3 +130,42 @@ def test_a_process_that_keeps_exiting_waits_longer_before_each_restart(tmp_path:
     finally:
         run.process.send_signal(signal.SIGTERM)
         run.process.wait(30)
+
+
+def test_the_supervisors_lines_never_break_into_a_process_line(tmp_path: Path, capsys) -> None:
+    """The supervisor's own messages and the processes' lines share the terminal: each whole line
+    is written under one lock (`print` writes a line, then its newline, in two calls)."""
+    from datetime import datetime
+    from threading import Thread
+
+    from honcho.printer import Message
+
+    from devstack.supervisor import Procfile
+
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("web: true\n")
+    printing = Procfile(procfile, env={})
+    say = printing.printer.line_by_line(lambda text: print(f"supervisor: {text}", flush=True))
+
+    def lines() -> None:
+        for n in range(3000):
+            printing.printer.write(Message("line", f"{n}\n", datetime.now(), "web", None))
+
+    def messages() -> None:
+        for n in range(3000):
+            say(f"message {n}")
+
+    threads = [Thread(target=lines), Thread(target=messages)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often, as on a busy machine
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 6000
+    broken = [line for line in out if not re.fullmatch(r"supervisor: message \d+|\S+ web \| \d+", line)]
+    assert not broken, broken[:5]
