@@ -197,7 +197,10 @@ def test_published_ports_are_the_contract_ports(config, service, port):
     [published] = config["services"][service]["ports"]
     assert (int(published["published"]), published["target"]) == (port, port)
     if service in ("hr-web", "users-web"):
-        assert f"0.0.0.0:{port}" in script_of(config["services"][service]).read_text()
+        # Each web script hands its port to docker/web.sh, which binds every interface on it.
+        assert "exec docker/web.sh " in script_of(config["services"][service]).read_text()
+        assert script_of(config["services"][service]).read_text().rstrip().endswith(f" {port}")
+        assert '--bind "0.0.0.0:${port}"' in (ROOT / "docker" / "web.sh").read_text()
         # The container's check is the process's liveness; /health/ answers for the whole pipeline.
         check = " ".join(config["services"][service]["healthcheck"]["test"])
         assert f"127.0.0.1:{port}/health/live/" in check
