@@ -155,7 +155,8 @@ def database(variable: str, sqlite_name: str) -> dict[str, Any]:
         return config | {"CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        # Django's backend, but a transaction waits for the write lock in finer steps (its docstring).
+        "ENGINE": "shared_settings.sqlite",
         "NAME": VAR_DIR / sqlite_name,
         # Writers queue for the lock instead of failing with "database is locked".
         "OPTIONS": {
