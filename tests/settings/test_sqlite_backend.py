@@ -1,6 +1,7 @@
 """On SQLite, a transaction that finds the write lock taken tries again in fine steps (its BEGIN
 polls the lock) instead of sleeping SQLite's 1, 2, 5, 10 ms steps, and still gives up with
-"database is locked" after the connection's timeout; other statements keep SQLite's own wait."""
+"database is locked" after the connection's timeout; other statements keep SQLite's own wait.
+A connection outlives the request or task that opened it, as on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -106,3 +107,12 @@ def test_a_write_lock_held_past_the_timeout_is_still_database_is_locked(database
         with waiter.cursor() as cursor:
             cursor.execute("PRAGMA busy_timeout")
             assert cursor.fetchone()[0] == 50
+
+
+def test_a_connection_is_kept_after_a_request_or_task(database_file):
+    with Connection("kept", database_file, 5) as kept, kept.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM item")
+        opened = kept.connection
+        # What close_old_connections does at the end of each request and around each task.
+        kept.close_if_unusable_or_obsolete()
+        assert kept.connection is opened
