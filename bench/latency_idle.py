@@ -216,7 +216,10 @@ def run_stack(name: str) -> dict[str, Any]:
                 relay.stop()
                 log(f"latency_idle: {name} round {round_ + 1} {mode}: {summary(samples[mode])}")
         relay = relay_process(stack, "wake")
-        time.sleep(1.0)  # started
+        # Started (and past its first passes) once it has relayed a create.
+        counter += 1
+        one_create(monolith, read_model, counter)
+        time.sleep(1.0)
         idle = idle_cpu(stack)
         relay.stop()
         log(f"latency_idle: {name} idle CPU (ms/s): {idle}")
