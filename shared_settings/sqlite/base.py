@@ -7,9 +7,10 @@ worker's apply of the same event, a few ms apart), so a writer that found it tak
 a lock that was free after one: half of the idle events' applies did (bench/latency_idle).
 
 This backend takes the lock itself: BEGIN with SQLite's busy timeout off, and on "database is
-locked" a retry every `FINE_RETRY_SECONDS` for the first `FINE_WINDOW_SECONDS`, then every
-`COARSE_RETRY_SECONDS`, until the connection's own timeout (the `timeout` option, which every other
-statement keeps) has passed. A try costs some 10-20 µs of CPU.
+locked" another try after a quarter of the time waited so far (at least `MIN_RETRY_SECONDS`, at most
+`MAX_RETRY_SECONDS`), until the connection's own timeout (the `timeout` option, which every other
+statement keeps) has passed. A lock freed while a writer sleeps costs it at most a quarter more
+than it had waited; a try costs some 20-40 µs of CPU, and a wait of a second some 100 tries.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ import time
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
-#: The wait between two tries while the lock has been taken for a short time (a write's hold)...
-FINE_RETRY_SECONDS = 0.00025
-FINE_WINDOW_SECONDS = 0.02
-#: ... and after that (a lock held for long, e.g. a bulk write, costs a try every 2 ms).
-COARSE_RETRY_SECONDS = 0.002
+#: The shortest and the longest wait between two tries of BEGIN; in between, a quarter of the
+#: time waited so far.
+MIN_RETRY_SECONDS = 0.00025
+MAX_RETRY_SECONDS = 0.01
 #: SQLite's default busy timeout, when the `timeout` option is not given (Python's sqlite3: 5 s).
 DEFAULT_TIMEOUT_SECONDS = 5.0
 
@@ -54,8 +54,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     return
                 except OperationalError as error:
                     now = time.monotonic()
-                    fine = now - started < FINE_WINDOW_SECONDS
-                    delay = FINE_RETRY_SECONDS if fine else COARSE_RETRY_SECONDS
+                    delay = min(MAX_RETRY_SECONDS, max(MIN_RETRY_SECONDS, (now - started) / 4))
                     if not is_locked(error) or now + delay > deadline:
                         raise
                 self.lock_retries += 1
