@@ -11,12 +11,12 @@ rounds, so a change in the machine's load falls on both. `value` is the default 
 wake-up, `baseline` the polling relay's p50 on the same stack, `ratio` baseline / value.
 
 Each create is also broken into hops by the times the rows carry (ms after the commit, p50 and p99
-in `hops`): the relay marks the outbox row sent after SNS accepted it, the bridge's hand-off row
-says when it received the SQS message and when the broker accepted the tasks, the worker stamps
-the read model's row as it starts its write, and this process sees the row committed. The worker
-is the events role of the default stack (`manage.py users run_worker events`). After the rounds,
-`idle_cpu` is each process's CPU (ms per second) over IDLE_SECONDS without events, the wake-up
-relay running.
+in `hops_ms_after_commit`): the relay marks the outbox row sent after SNS accepted it, the bridge's
+hand-off row says when it received the SQS message and when the broker accepted the tasks, the
+worker stamps the read model's row as it starts its write, and this process sees the row
+committed. The worker is the events role of the default stack (`manage.py users run_worker
+events`). After the rounds, `idle_cpu_ms_per_s` is each process's CPU over IDLE_SECONDS without
+events, the wake-up relay running.
 """
 
 from __future__ import annotations
