@@ -28,6 +28,7 @@ test-localstack: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Known vulnerabilities of requirements.txt (pip-audit); says so and passes when offline.
 audit: install

@@ -156,12 +156,13 @@ def _count(job: Job, totals: dict[str, int]) -> None:
 
 def main(argv: list[str]) -> int:
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=BASE_DIR)
+    formatted = subprocess.run([sys.executable, "-m", "ruff", "format", "--check", "."], cwd=BASE_DIR)
     audit = subprocess.run([sys.executable, "-m", "devstack.audit"], cwd=BASE_DIR)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     localstack = os.environ.get("AWS_EMULATOR") == "localstack"
     jobs = [Job(index, run) for index, run in enumerate(LOCALSTACK_RUNS if localstack else RUNS)]
     provider = None
-    ok = lint.returncode == 0 and audit.returncode == 0
+    ok = lint.returncode == 0 and formatted.returncode == 0 and audit.returncode == 0
     unprovisioned = 0
     if not localstack:
         # One PostgreSQL (the running server, or a cluster of the suite's own) with a database per run.
@@ -187,6 +188,7 @@ def main(argv: list[str]) -> int:
         # 5 = nothing selected: a `-k` given to `make test` may leave no test in a run.
         ok = ok and job.code in (0, 5)
     print(f"\nruff: {'clean' if lint.returncode == 0 else 'FAILED'}")
+    print(f"ruff format: {'clean' if formatted.returncode == 0 else 'FAILED (ruff format . fixes it)'}")
     print(f"pip-audit: {'passed (see above)' if audit.returncode == 0 else 'FAILED'}")
     print(
         f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped "

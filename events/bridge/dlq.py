@@ -59,7 +59,6 @@ class DeadLetterQueue:
         #: How long browsed messages stay hidden at most, should a release fail.
         self.hold_seconds = hold_seconds
 
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DeadLetterQueue:
         """The DLQ and the main queue looked up by their configured names (no topology change,
@@ -71,6 +70,7 @@ class DeadLetterQueue:
             dlq_url=sqs.get_queue_url(QueueName=names.dlq)["QueueUrl"],
             queue_url=sqs.get_queue_url(QueueName=names.queue)["QueueUrl"],
         )
+
     def depth(self) -> int:
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=self.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]

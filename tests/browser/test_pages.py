@@ -101,4 +101,3 @@ def test_a_request_to_another_host_is_refused_and_recorded(browsing, servers: Se
     ]
     assert problems.failed_requests
     del browsing.foreign_requests[seen:]
-

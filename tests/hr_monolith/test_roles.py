@@ -132,13 +132,9 @@ class Targets:
         code = f"R{n}"
         if kind in ("departments", "positions", "locations"):
             catalogue.catalogue_entry_create(kind=kind, code=code, name="Role")
-        path = (
-            "/"
-            + route.replace("<uuid:user_id>", str(user.id))
-            .replace("<str:resource>", "vpn")
-            .replace("<str:code>", code)
-            .replace("<uuid:event_id>", str(OutboxEvent.objects.latest("id").event_id))
-        )
+        path = "/" + route.replace("<uuid:user_id>", str(user.id)).replace("<str:resource>", "vpn").replace(
+            "<str:code>", code
+        ).replace("<uuid:event_id>", str(OutboxEvent.objects.latest("id").event_id))
         body: dict | None = None
         if route == "api/users/":
             email = f"new{n}-{uuid.uuid4().hex[:6]}@example.com"

@@ -79,13 +79,9 @@ def targets(monolith: FakeMonolith):
     )
 
     def call(route: str, method: str) -> Call:
-        path = (
-            "/"
-            + route.replace("<uuid:user_id>", user_id)
-            .replace("<str:kind>", "departments")
-            .replace("<int:run_id>", str(run.pk))
-            .replace("<uuid:event_id>", created["event_id"])
-        )
+        path = "/" + route.replace("<uuid:user_id>", user_id).replace("<str:kind>", "departments").replace(
+            "<int:run_id>", str(run.pk)
+        ).replace("<uuid:event_id>", created["event_id"])
         return Call(path, {"anything": 1} if method != "GET" else None)
 
     return call

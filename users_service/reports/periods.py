@@ -19,7 +19,7 @@ class Granularity(enum.StrEnum):
 
     @property
     def adjective(self) -> str:
-        """"hourly", "daily", "weekly": how often a report of this granularity runs."""
+        """ "hourly", "daily", "weekly": how often a report of this granularity runs."""
         return {"hour": "hourly", "day": "daily", "week": "weekly"}[self.value]
 
 
