@@ -48,6 +48,15 @@ def _worker(name: str, env: dict, log_dir: Path) -> ManagedProcess:
     return worker
 
 
+def wait_succeeded(worker: ManagedProcess, task_id: str) -> None:
+    """Until the worker logs Celery's "Task …[task_id] succeeded" line."""
+    wait_until(
+        lambda: f"[{task_id}] succeeded" in worker.log_path.read_text(),
+        timeout=60,
+        what=f"{task_id} succeeded\n{worker.log_tail()}",
+    )
+
+
 def _scalar(db: Path, sql: str, *params: object) -> object:
     with sqlite3.connect(db) as connection:
         return connection.execute(sql, params).fetchone()[0]

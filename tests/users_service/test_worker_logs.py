@@ -12,11 +12,10 @@ from collections.abc import Iterator
 import pytest
 from celery import Celery
 
-from devstack.processes import wait_until
 from events import types
 from shared_settings.logs import TASK_RECEIVED_LOGGER, logging_config
 from tests.users_service.events import new_user_id, user_state_event
-from tests.users_service.test_real_worker import TASK, _worker
+from tests.users_service.test_real_worker import TASK, _worker, wait_succeeded
 from users_service.queues import EVENTS
 
 TASK_DONE_LOGGER = "celery.app.trace"
@@ -59,11 +58,7 @@ def test_a_worker_logs_one_line_per_task_with_its_ids(worker_env, redis_url, tmp
     worker = _worker("logs-worker", dict(worker_env, LOG_LEVEL="INFO"), tmp_path / "log")
     try:
         client.send_task(TASK, args=[envelope], task_id=task_id, queue=EVENTS.queue)
-        wait_until(
-            lambda: f"[{task_id}] succeeded" in worker.log_path.read_text(),
-            timeout=60,
-            what=f"task applied\n{worker.log_tail()}",
-        )
+        wait_succeeded(worker, task_id)
     finally:
         worker.stop()
     lines = [json.loads(line) for line in worker.log_path.read_text().splitlines() if line.startswith("{")]

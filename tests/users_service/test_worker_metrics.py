@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.processes import wait_until
 from events import types
 from tests.users_service.events import new_user_id, user_state_event
-from tests.users_service.test_real_worker import TASK, _worker
+from tests.users_service.test_real_worker import TASK, _worker, wait_succeeded
 from users_service.ops import metrics
 from users_service.queues import EVENTS
 
@@ -29,11 +28,7 @@ def test_a_worker_child_counts_into_the_web_metrics(worker_env, celery_broker, t
         task_id = f"{envelope['event_id']}:{TASK}"
         # Through the service's own app: its publish signal stamps the queued-at header.
         app.send_task(TASK, args=[envelope], task_id=task_id, queue=EVENTS.queue)
-        wait_until(
-            lambda: f"[{task_id}] succeeded" in worker.log_path.read_text(),
-            timeout=60,
-            what=f"task applied\n{worker.log_tail()}",
-        )
+        wait_succeeded(worker, task_id)
     finally:
         worker.stop()
 
