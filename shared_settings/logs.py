@@ -45,6 +45,18 @@ def drop_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -
     return event_dict
 
 
+#: Extras Django's own loggers pass that are objects, not figures: runserver's socket and time
+#: string (`django.server`), the request (`django.request`); their text would be a repr.
+DJANGO_OBJECT_KEYS = ("request", "server_time")
+
+
+def drop_django_objects(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Remove the objects Django hands its log records as extras (the status code stays)."""
+    for key in DJANGO_OBJECT_KEYS:
+        event_dict.pop(key, None)
+    return event_dict
+
+
 def mask_emails(_logger: Any, _method: str, line: str) -> str:
     """Mask anything shaped like an email address in the rendered line: it reaches values nested in
     extras (Celery's task `data`) and exception messages (a unique-constraint error quotes the value)."""
@@ -101,6 +113,7 @@ def logging_config(*, log_format: str, level: str, spans: bool = False) -> dict[
             # Tracebacks become text first, so that an address in an exception message is masked too.
             structlog.processors.format_exc_info,
             drop_personal_data,
+            drop_django_objects,
             _renderer(log_format),
             mask_emails,
         ],
