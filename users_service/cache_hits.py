@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,20 @@ class _ThrottleRequest:
     META: dict[str, Any]
 
 
+def remembered_caller(meta: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """(user, token) of a request that may be a hit, read from its WSGI environ (`request.META`):
+    a GET with no query string, accepting JSON, with a token this process remembers, while the cache
+    is not bypassed; else None. Nothing else is looked at for a request that cannot be a hit."""
+    if meta.get("REQUEST_METHOD") != "GET" or meta.get("QUERY_STRING"):
+        return None
+    if meta.get("HTTP_ACCEPT", "") not in JSON_ACCEPTS:
+        return None
+    credentials = meta.get("HTTP_AUTHORIZATION", "").split()
+    if len(credentials) != 2 or credentials[0].lower() != "token" or read_through.cache_bypassed():
+        return None
+    return authentication.remembered(credentials[1])
+
+
 class CacheHitMiddleware:
     """Answers cache hits of the views that name their entry (`cached_entry`); see the module doc.
 
@@ -82,17 +96,11 @@ class CacheHitMiddleware:
         return self.get_response(request)
 
     def hit(self, request: HttpRequest) -> HttpResponse | None:
-        meta = request.META
-        if request.method != "GET" or meta.get("QUERY_STRING"):
-            return None
-        if meta.get("HTTP_ACCEPT", "") not in JSON_ACCEPTS:
-            return None
-        credentials = meta.get("HTTP_AUTHORIZATION", "").split()
-        if len(credentials) != 2 or credentials[0].lower() != "token" or read_through.cache_bypassed():
-            return None
-        known = authentication.remembered(credentials[1])
-        if known is None:
-            return None
+        known = remembered_caller(request.META)
+        return None if known is None else self.hit_for(request, known)
+
+    def hit_for(self, request: HttpRequest, known: tuple[Any, Any]) -> HttpResponse | None:
+        """`hit` for a request whose `remembered_caller` is `known`."""
         try:
             match = resolve(request.path_info)
         except Resolver404:
@@ -110,7 +118,7 @@ class CacheHitMiddleware:
         throttles = [throttle() for throttle in view_class.throttle_classes]
         if not all(isinstance(throttle, throttling.FixedWindowFailOpen) for throttle in throttles):
             return None
-        return self._answer(request, policy, key, throttles, _ThrottleRequest(known[0], meta))
+        return self._answer(request, policy, key, throttles, _ThrottleRequest(known[0], request.META))
 
     def _answer(
         self,
@@ -181,13 +189,17 @@ class CacheHitApplication:
         self.hits = CacheHitMiddleware(_never_called)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if settings.CACHE_FAST_HITS and not settings.OTEL_ENABLED and environ.get("REQUEST_METHOD") == "GET":
+        # A request that cannot be a hit goes to Django without a request object built for nothing.
+        known = remembered_caller(environ) if settings.CACHE_FAST_HITS and not settings.OTEL_ENABLED else None
+        if known is not None:
             started = time.perf_counter()
             # On a copy: WSGIRequest writes the decoded path into the environ it is given, which
             # Django's own request of the same environ could no longer decode.
             request = WSGIRequest(dict(environ))
             try:
-                response = None if self.security.process_request(request) else self.hits.hit(request)
+                response = (
+                    None if self.security.process_request(request) else self.hits.hit_for(request, known)
+                )
             except Exception:
                 # Django's handler would answer this with a 500: let it serve the request whole.
                 log.exception("cache hit path failed, the request goes to Django")
