@@ -16,7 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -92,8 +92,8 @@ class SweepOutcome:
     rounds: int = 0
 
     def add(self, other: SweepOutcome) -> None:
-        for name in ("applied", "republished", "still_queued", "parked", "pruned", "rounds"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for count in fields(self):
+            setattr(self, count.name, getattr(self, count.name) + getattr(other, count.name))
 
 
 def republish_backoff(attempts: int) -> float:
