@@ -14,6 +14,7 @@ import urllib.request
 from devstack.moto import MotoServer, moto_answers
 from devstack.processes import ManagedProcess, port_open, wait_until
 from devstack.redis import RedisServer, redis_answers
+from devstack.service_stack import USERS_SERVICE_ACCOUNT, USERS_SERVICE_PERMISSIONS
 from devstack.stack import BASE_DIR, create_topology, ensure_admin, ensure_service_account, manage, stack_env
 from devstack.supervisor import Procfile, supervise_until_signalled
 
@@ -74,7 +75,7 @@ def main() -> int:
         # The users service calls the monolith's API with a token of its own.
         # It may read an event's outbox times (`manage.py users trace`), never the payload.
         service_token = ensure_service_account(
-            "hr", username="users-service", env=env, permissions=("outbox.view_outboxevent",)
+            "hr", username=USERS_SERVICE_ACCOUNT, env=env, permissions=USERS_SERVICE_PERMISSIONS
         )
         env.setdefault("MONOLITH_API_TOKEN", service_token)
         # Flower as compose runs it (basic auth required), with the admin login; linked from /ops/.
