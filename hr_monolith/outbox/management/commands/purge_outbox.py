@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from events.stopping import stop_on_signals
 from hr_monolith.outbox.services import outbox_purge
-from hr_monolith.stopping import stop_on_signals
 
 
 class Command(BaseCommand):

@@ -13,11 +13,11 @@ from django.core.management.base import BaseCommand, CommandError
 from events.aws import AwsSettings, client
 from events.liveness import Liveness
 from events.publisher import SnsPublisher
+from events.stopping import stop_on_signals
 from events.topology import TopologyMissing, TopologyNames, find_topic_arn
 from hr_monolith.outbox.relay import OutboxRelay
 from hr_monolith.outbox.services import PurgeSchedule
 from hr_monolith.outbox.wake import outbox_wake
-from hr_monolith.stopping import stop_on_signals
 
 
 class Command(BaseCommand):

@@ -7,9 +7,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from events.stopping import stop_on_signals
 from hr_monolith.outbox.models import OutboxBackfill
 from hr_monolith.people import backfill
-from hr_monolith.stopping import stop_on_signals
 
 
 class Command(BaseCommand):

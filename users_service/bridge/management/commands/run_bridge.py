@@ -8,7 +8,6 @@ poison limit says the bridge itself looks broken.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from prometheus_client import multiprocess
 
 from events.bridge.poison_limit import BridgeBroken
 from events.liveness import Liveness
+from events.stopping import stop_on_signals
 from events.topology import TopologyMissing
 from users_service.bridge.handoff import sweep_until
 from users_service.bridge.stats_export import StatsExporter
@@ -41,36 +41,30 @@ class Command(BaseCommand):
             bridge = build_bridge()
         except TopologyMissing as exc:
             raise CommandError(str(exc)) from exc
-        stop = threading.Event()
-
-        def request_stop(signum, _frame):
-            # Loops stop receiving; each finishes (publishes, deletes) the batch in hand.
-            self.stdout.write(f"signal {signum}: finishing the batches in hand")
-            stop.set()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, request_stop)
-        exporter = StatsExporter(bridge.stats, loops=threads)
-        exporting = threading.Thread(target=self._export_every, args=(exporter, stop), daemon=True)
-        exporting.start()
-        # Publishes again what the broker lost (docs/delivery.md); holds nothing SQS would miss.
-        sweeping = threading.Thread(
-            target=sweep_until, args=(stop,), kwargs={"publisher": bridge.publisher}, daemon=True
-        )
-        sweeping.start()
-        self.stdout.write(f"bridge: {threads} loops on {bridge.queue_url}")
-        try:
-            bridge.run(stop, threads=threads, on_turn=loop_turn(Liveness(settings.LIVENESS_FILE)))
-        except BridgeBroken as exc:
-            raise CommandError(f"bridge stopped: {exc}") from exc
-        finally:
-            stop.set()
-            exporting.join()
-            sweeping.join(settings.BRIDGE_STOP_GRACE_SECONDS)
-            exporter.export()
-            bridge.publisher.close()
-            # This bridge's lag and loops stop counting in /metrics (its counters stay).
-            multiprocess.mark_process_dead(os.getpid())
+        # Loops stop receiving; each finishes (publishes, deletes) the batch in hand.
+        announce = lambda signum: self.stdout.write(f"signal {signum}: finishing the batches in hand")  # noqa: E731
+        with stop_on_signals(announce) as stop:
+            exporter = StatsExporter(bridge.stats, loops=threads)
+            exporting = threading.Thread(target=self._export_every, args=(exporter, stop), daemon=True)
+            exporting.start()
+            # Publishes again what the broker lost (docs/delivery.md); holds nothing SQS would miss.
+            sweeping = threading.Thread(
+                target=sweep_until, args=(stop,), kwargs={"publisher": bridge.publisher}, daemon=True
+            )
+            sweeping.start()
+            self.stdout.write(f"bridge: {threads} loops on {bridge.queue_url}")
+            try:
+                bridge.run(stop, threads=threads, on_turn=loop_turn(Liveness(settings.LIVENESS_FILE)))
+            except BridgeBroken as exc:
+                raise CommandError(f"bridge stopped: {exc}") from exc
+            finally:
+                stop.set()
+                exporting.join()
+                sweeping.join(settings.BRIDGE_STOP_GRACE_SECONDS)
+                exporter.export()
+                bridge.publisher.close()
+                # This bridge's lag and loops stop counting in /metrics (its counters stay).
+                multiprocess.mark_process_dead(os.getpid())
         self.stdout.write(f"bridge stopped: {bridge.stats.snapshot()}")
 
     @staticmethod
