@@ -26,26 +26,13 @@ import redis
 from celery import Celery
 
 from devstack.processes import ManagedProcess, wait_until
-from devstack.stack import BASE_DIR, MANAGE, manage
+from devstack.stack import manage
 from events import types
-from tests.broker import holds_task
+from tests.broker import holds_task, start_events_worker
 from tests.users_service.events import new_user_id, user_state_event
 from users_service.queues import EVENTS, RESTORE_SWEEP_SECONDS
 
 TASK = "directory.apply_user_event"
-
-
-def _worker(name: str, env: dict, log_dir: Path) -> ManagedProcess:
-    worker = ManagedProcess(
-        name, [*MANAGE, "users", "run_worker", EVENTS.queue], log_dir=log_dir, env=env, cwd=BASE_DIR
-    ).start()
-    wait_until(
-        lambda: " ready." in worker.log_path.read_text() or not worker.running,
-        timeout=60,
-        what=f"{name} ready",
-    )
-    assert worker.running, worker.log_tail()
-    return worker
 
 
 def wait_succeeded(worker: ManagedProcess, task_id: str) -> None:
@@ -84,7 +71,7 @@ def test_events_worker_killed_mid_task_gets_its_event_applied_by_another(worker_
 
     lock = sqlite3.connect(db, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # the worker's transaction waits for this write lock
-    first = _worker("worker-1", worker_env, tmp_path / "log")
+    first = start_events_worker("worker-1", worker_env, tmp_path / "log")
     second = None
     try:
         client.send_task(TASK, args=[envelope], task_id=task_id, queue=EVENTS.queue)
@@ -105,7 +92,7 @@ def test_events_worker_killed_mid_task_gets_its_event_applied_by_another(worker_
         assert broker.hlen(EVENTS.transport_options()["unacked_key"]) == 1
         assert broker.hlen("unacked") == 0
 
-        second = _worker("worker-2", worker_env, tmp_path / "log")
+        second = start_events_worker("worker-2", worker_env, tmp_path / "log")
         wait_until(
             lambda: f"[{task_id}] succeeded" in second.log_path.read_text(),
             timeout=EVENTS.visibility_timeout + 10 * RESTORE_SWEEP_SECONDS + 60,
@@ -147,7 +134,7 @@ def test_transient_errors_retry_then_fail_and_a_requeue_applies(worker_env, redi
     task_id = f"{envelope['event_id']}:{TASK}"
     with sqlite3.connect(db) as connection:
         connection.execute("ALTER TABLE directory_inboxentry RENAME TO hidden_inbox")
-    worker = _worker("worker", worker_env, tmp_path / "log")
+    worker = start_events_worker("worker", worker_env, tmp_path / "log")
     try:
         client.send_task(TASK, args=[envelope], task_id=task_id, queue=EVENTS.queue)
         wait_until(

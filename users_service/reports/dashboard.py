@@ -263,7 +263,17 @@ def _ping_workers() -> WorkerStatus:
     try:
         # Celery's own connection retries for seconds when the broker is down: ask Redis first.
         _broker().ping()
-        replies = app.control.ping(timeout=CALL_TIMEOUT) or []
+        # Celery's pooled connection has no socket timeout: a broker that stalls after that PING
+        # would hang the page. This one gives up after CALL_TIMEOUT and does not retry.
+        with app.connection_for_write(
+            connect_timeout=CALL_TIMEOUT,
+            transport_options={
+                "socket_connect_timeout": CALL_TIMEOUT,
+                "socket_timeout": CALL_TIMEOUT,
+                "max_retries": 0,
+            },
+        ) as connection:
+            replies = app.control.ping(timeout=CALL_TIMEOUT, connection=connection) or []
     except (KombuOperationalError, redis.RedisError, OSError) as exc:
         return WorkerStatus(error=_error(exc), checked_at=timezone.now())
     nodes: dict[str, list[str]] = {role: [] for role in queues.ROLES}
