@@ -1,8 +1,10 @@
-"""Real events workers for tests, and what the broker shows of their tasks: the ones a worker holds
-(reserved, not acked yet)."""
+"""Real events workers for tests, a broker that stalls, and what the broker shows of their tasks:
+the ones a worker holds (reserved, not acked yet)."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 
 import redis
@@ -31,3 +33,72 @@ def start_events_worker(name: str, env: dict, log_dir: Path) -> ManagedProcess:
     )
     assert worker.running, worker.log_tail()
     return worker
+
+
+#: A RESP3 server's answer to HELLO (redis-py's handshake).
+_HELLO_REPLY = b"%3\r\n+server\r\n+redis\r\n+version\r\n+7.0.15\r\n+proto\r\n:3\r\n"
+
+
+class StalledBroker:
+    """A "Redis" that answers the connection's set-up and PING, then never answers anything else:
+    a broker that stalls (a frozen process, a full network buffer) after a health check passed."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.server.getsockname()[1]}/0"
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    @staticmethod
+    def _commands(buffer: bytes) -> tuple[list[bytes], bytes]:
+        """The command names of the complete RESP arrays in `buffer`, and what is left of it."""
+        names = []
+        while buffer.startswith(b"*") and b"\r\n" in buffer:
+            count_line, rest = buffer.split(b"\r\n", 1)
+            parts = []
+            for _ in range(int(count_line[1:])):
+                if b"\r\n" not in rest:
+                    return names, buffer
+                length_line, rest = rest.split(b"\r\n", 1)
+                length = int(length_line[1:])
+                if len(rest) < length + 2:
+                    return names, buffer
+                parts.append(rest[:length])
+                rest = rest[length + 2 :]
+            names.append(parts[0].upper())
+            buffer = rest
+        return names, buffer
+
+    def _answer(self, connection: socket.socket) -> None:
+        buffer = b""
+        while data := connection.recv(65536):
+            names, buffer = self._commands(buffer + data)
+            for name in names:
+                if name == b"HELLO":
+                    connection.sendall(_HELLO_REPLY)
+                elif name == b"PING":
+                    connection.sendall(b"+PONG\r\n")
+                elif name in (b"CLIENT", b"SELECT"):
+                    connection.sendall(b"+OK\r\n")
+                else:
+                    # The broadcast's PUBLISH, the reply queue's commands: no answer, ever.
+                    return self._hold(connection)
+
+    @staticmethod
+    def _hold(connection: socket.socket) -> None:
+        while connection.recv(65536):
+            pass
+
+    def close(self) -> None:
+        self.server.close()
+        for connection in self.connections:
+            connection.close()

@@ -26,6 +26,7 @@ from shared_settings.health import Check, health_response, unhealthy
 from users_service.bridge.models import HandOff
 from users_service.ops import metrics
 from users_service.reports.scheduler import BEAT_LAST_TICK_KEY
+from users_service.worker_ping import ping_workers
 
 #: Seconds each network check may take: a dead or black-holed part must not hang the check.
 REDIS_TIMEOUT = 0.5
@@ -123,10 +124,7 @@ class _PingCache:
     def workers(self) -> list[str]:
         with self._lock:
             if time.monotonic() - self._at >= settings.HEALTH_PING_CACHE_SECONDS:
-                from users_service.celery import app
-
-                replies = app.control.ping(timeout=settings.HEALTH_PING_TIMEOUT) or []
-                self._workers = sorted(name for reply in replies for name in reply)
+                self._workers = ping_workers(settings.HEALTH_PING_TIMEOUT)
                 self._at = time.monotonic()
             return list(self._workers)
 

@@ -4,6 +4,7 @@ fails; exception text only for staff. `/health/live/` depends on nothing."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from devstack.processes import free_port
 from events.aws import AwsSettings, client
 from events.bridge.stats import BridgeStats
 from events.topology import TopologyNames
-from tests.users_service.test_real_worker import _worker
+from tests.broker import StalledBroker, start_events_worker
 from users_service import health
 from users_service.bridge.models import HandOff
 from users_service.bridge.stats_export import StatsExporter
@@ -213,6 +214,26 @@ def test_no_worker_answering_a_ping_is_a_503(healthy_parts, settings, celery_bro
     assert body["checks"]["workers"] == "error: no worker answered a ping"
 
 
+def test_a_broker_that_stops_answering_fails_the_ping_instead_of_hanging_the_probe(
+    healthy_parts, settings, point_celery, ping_cache
+):
+    broker = StalledBroker()
+    point_celery(broker.url)
+    settings.HEALTH_CHECK_WORKERS = True
+    settings.HEALTH_PING_TIMEOUT = 0.5
+    answers: list[tuple[int, dict]] = []
+    probe = threading.Thread(target=lambda: answers.append(get()), daemon=True)
+    try:
+        probe.start()
+        probe.join(timeout=30)  # the ping gives up after 0.5 s; 30 s only ends a hung test
+        assert not probe.is_alive(), "/health/ hung on a broker that stopped answering"
+    finally:
+        broker.close()
+    status, body = answers[0]
+    assert (status, body["failing"]) == (503, ["workers"])
+    assert body["checks"]["workers"] == "error"  # the broker's error itself is shown to staff only
+
+
 @pytest.mark.e2e
 def test_a_running_worker_answers_the_ping(
     healthy_parts,
@@ -224,7 +245,7 @@ def test_a_running_worker_answers_the_ping(
 ):
     settings.HEALTH_CHECK_WORKERS = True
     settings.HEALTH_PING_TIMEOUT = 1.0
-    worker = _worker("health-worker", worker_env, tmp_path / "log")
+    worker = start_events_worker("health-worker", worker_env, tmp_path / "log")
     try:
         status, body = get()
     finally:

@@ -29,6 +29,7 @@ from users_service.directory.models import FailedTask, InboxEntry, UserRecord
 from users_service.ops import metrics
 from users_service.read_through import CACHE_ERRORS
 from users_service.upstream import UpstreamError, monolith_get
+from users_service.worker_ping import ping_workers
 
 log = logging.getLogger(__name__)
 
@@ -258,31 +259,16 @@ class WorkerStatus:
 
 
 def _ping_workers() -> WorkerStatus:
-    from users_service.celery import app
-
     try:
         # Celery's own connection retries for seconds when the broker is down: ask Redis first.
         _broker().ping()
-        # Celery's pooled connection has no socket timeout: a broker that stalls after that PING
-        # would hang the page. This one gives up after CALL_TIMEOUT and does not retry.
-        with app.connection_for_write(
-            connect_timeout=CALL_TIMEOUT,
-            transport_options={
-                "socket_connect_timeout": CALL_TIMEOUT,
-                "socket_timeout": CALL_TIMEOUT,
-                "max_retries": 0,
-            },
-        ) as connection:
-            replies = app.control.ping(timeout=CALL_TIMEOUT, connection=connection) or []
+        answered = ping_workers(CALL_TIMEOUT)
     except (KombuOperationalError, redis.RedisError, OSError) as exc:
         return WorkerStatus(error=_error(exc), checked_at=timezone.now())
     nodes: dict[str, list[str]] = {role: [] for role in queues.ROLES}
-    for reply in replies:
-        for node in reply:
-            role = node.split("@", 1)[0]
-            nodes.setdefault(role, []).append(node)
-    checked_at = timezone.now()
-    return WorkerStatus(nodes={role: sorted(names) for role, names in nodes.items()}, checked_at=checked_at)
+    for node in answered:
+        nodes.setdefault(node.split("@", 1)[0], []).append(node)
+    return WorkerStatus(nodes=nodes, checked_at=timezone.now())
 
 
 def worker_status() -> WorkerStatus:

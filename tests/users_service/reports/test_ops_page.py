@@ -5,7 +5,6 @@ down; staff only; nothing loaded from another host."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from events.aws import client
 from events.topology import TopologyNames, ensure_topology
 from shared_settings.prometheus import sweep_dead_processes
 from tests.api_docs import foreign_references
-from tests.broker import start_events_worker
+from tests.broker import StalledBroker, start_events_worker
 from tests.users_service.events import new_user_id, user_state_event
 from users_service import cache_keys
 from users_service.bridge.stats_export import StatsExporter, bridge_stats
@@ -249,79 +248,10 @@ def test_ops_page_renders_with_every_part_down(staff_client, no_sqs, no_monolith
         assert "unknown" in page[start : page.index("</div>\n    </div>", start)], name
 
 
-#: A RESP3 server's answer to HELLO (redis-py's handshake).
-_HELLO_REPLY = b"%3\r\n+server\r\n+redis\r\n+version\r\n+7.0.15\r\n+proto\r\n:3\r\n"
-
-
-class _StalledBroker:
-    """A "Redis" that answers the connection's set-up and PING, then never answers anything else:
-    a broker that stalls (a frozen process, a full network buffer) after a health check passed."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"redis://127.0.0.1:{self.server.getsockname()[1]}/0"
-        self.connections: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections.append(connection)
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
-
-    @staticmethod
-    def _commands(buffer: bytes) -> tuple[list[bytes], bytes]:
-        """The command names of the complete RESP arrays in `buffer`, and what is left of it."""
-        names = []
-        while buffer.startswith(b"*") and b"\r\n" in buffer:
-            count_line, rest = buffer.split(b"\r\n", 1)
-            parts = []
-            for _ in range(int(count_line[1:])):
-                if b"\r\n" not in rest:
-                    return names, buffer
-                length_line, rest = rest.split(b"\r\n", 1)
-                length = int(length_line[1:])
-                if len(rest) < length + 2:
-                    return names, buffer
-                parts.append(rest[:length])
-                rest = rest[length + 2 :]
-            names.append(parts[0].upper())
-            buffer = rest
-        return names, buffer
-
-    def _answer(self, connection: socket.socket) -> None:
-        buffer = b""
-        while data := connection.recv(65536):
-            names, buffer = self._commands(buffer + data)
-            for name in names:
-                if name == b"HELLO":
-                    connection.sendall(_HELLO_REPLY)
-                elif name == b"PING":
-                    connection.sendall(b"+PONG\r\n")
-                elif name in (b"CLIENT", b"SELECT"):
-                    connection.sendall(b"+OK\r\n")
-                else:
-                    # The broadcast's PUBLISH, the reply queue's commands: no answer, ever.
-                    return self._hold(connection)
-
-    @staticmethod
-    def _hold(connection: socket.socket) -> None:
-        while connection.recv(65536):
-            pass
-
-    def close(self) -> None:
-        self.server.close()
-        for connection in self.connections:
-            connection.close()
-
-
 def test_worker_status_gives_up_on_a_broker_that_stops_answering(redis_url, settings, monkeypatch):
     from users_service.celery import app
 
-    broker = _StalledBroker()
+    broker = StalledBroker()
     settings.CELERY_BROKER_URL = broker.url
     monkeypatch.setattr(app.conf, "broker_url", broker.url)
     outcome: list[dashboard.WorkerStatus] = []
