@@ -24,6 +24,7 @@ from events.aws import AwsSettings, client
 from events.bridge import Bridge, Route
 from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.bridge.handoff import HandOffLog
+from events.bridge.loops import LoopOptions
 from events.envelope import Envelope
 from events.topology import Topology, TopologyNames, ensure_topology
 
@@ -59,7 +60,7 @@ class Rig:
             publisher=CeleryTaskPublisher(self.celery()),
             routes=ROUTES,
             allowed_topic_arns=[self.top.topic_arn],
-            wait_seconds=1,
+            options=LoopOptions(wait_seconds=1),
             handoff_log=handoff_log,
         )
 

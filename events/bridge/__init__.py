@@ -10,8 +10,8 @@ durable record of what the broker accepted), `celery_publisher`,
 (browse/redrive/purge) and `stats`.
 """
 
-from events.bridge.loops import Bridge
+from events.bridge.loops import Bridge, LoopOptions
 from events.bridge.routing import Route, RoutingTable, TaskMessage, task_id_for
 from events.bridge.stats import BridgeStats
 
-__all__ = ["Bridge", "BridgeStats", "Route", "RoutingTable", "TaskMessage", "task_id_for"]
+__all__ = ["Bridge", "BridgeStats", "LoopOptions", "Route", "RoutingTable", "TaskMessage", "task_id_for"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from events.backoff import redelivery_delay
@@ -49,32 +50,19 @@ def _hand_off_fields(fate: Publish) -> dict[str, object]:
     return fields
 
 
+@dataclass(frozen=True, kw_only=True)
 class BatchHandler:
-    def __init__(
-        self,
-        *,
-        queue: SqsQueue,
-        dlq_url: str,
-        publisher: TaskPublisher,
-        intake: Intake,
-        routes: RoutingTable,
-        stats: BridgeStats,
-        poison_limit: PoisonLimit,
-        heartbeat: VisibilityHeartbeat,
-        visibility_timeout: int,
-        handoff_log: HandOffLog | None = None,
-    ) -> None:
-        self.queue = queue
-        self.dlq_url = dlq_url
-        self.publisher = publisher
-        self.intake = intake
-        self.routes = routes
-        self.stats = stats
-        self.poison_limit = poison_limit
-        self.heartbeat = heartbeat
-        self.visibility_timeout = visibility_timeout
-        #: None: nothing is recorded, the broker is trusted to keep what it accepted.
-        self.handoff_log = handoff_log
+    queue: SqsQueue
+    dlq_url: str
+    publisher: TaskPublisher
+    intake: Intake
+    routes: RoutingTable
+    stats: BridgeStats
+    poison_limit: PoisonLimit
+    heartbeat: VisibilityHeartbeat
+    visibility_timeout: int
+    #: None: nothing is recorded, the broker is trusted to keep what it accepted.
+    handoff_log: HandOffLog | None = None
 
     def handle(self, messages: Sequence[SqsMessage]) -> BatchOutcome:
         """Publish, dead-letter and delete one batch. Raises `BridgeBroken` (the batch untouched)

@@ -47,16 +47,12 @@ class CeleryTaskPublisher:
     wait on a shared pool.
     """
 
-    def __init__(
-        self,
-        app: Any,
-        *,
-        max_batch: int = 1000,
-        connect_timeout: float = 0.5,
-        socket_timeout: float = 5.0,
-    ) -> None:
+    #: Tasks kombu buffers before it flushes early: more than one received batch (ten messages)
+    #: ever fans out to, so each batch goes out in one pipeline.
+    max_batch = 1000
+
+    def __init__(self, app: Any, *, connect_timeout: float = 0.5, socket_timeout: float = 5.0) -> None:
         self.app = app
-        self.max_batch = max_batch
         self.connect_timeout = connect_timeout
         self.socket_timeout = socket_timeout
         self._local = threading.local()

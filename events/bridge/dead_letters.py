@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,11 +94,11 @@ class DeadLetter:
     body: str
     reason: str
     detail: str
+    event_type: str | None
+    event_id: str | None
     source_message_id: str
     sent_at: datetime | None
     receive_count: int
-    event_type: str | None
-    event_id: str | None
 
     @classmethod
     def from_sqs(cls, raw: Any) -> DeadLetter:
@@ -125,3 +125,10 @@ class DeadLetter:
             event_type=event_type,
             event_id=event_id,
         )
+
+    def summary(self) -> dict[str, Any]:
+        """What an operator is shown of the letter: every field but its body and receipt handle."""
+        shown = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("receipt_handle", "body")
+        }
+        return shown | {"sent_at": self.sent_at.isoformat() if self.sent_at else None}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from events.backoff import Backoff
@@ -33,6 +34,21 @@ from events.errors import TransientError
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class LoopOptions:
+    """How the receive loops poll, back off, keep a slow batch invisible, delete and stop."""
+
+    wait_seconds: int = 5
+    max_messages: int = SQS_BATCH_LIMIT
+    max_backoff_seconds: float = 30.0
+    #: What the heartbeat extends a slow batch's visibility to, each time.
+    visibility_timeout: int = 30
+    #: Extend after this long in a batch (and again each interval); None: a third of the timeout.
+    heartbeat_seconds: float | None = None
+    delete_attempts: int = 3
+    stop_grace_seconds: float = 2.0
+
+
 class Bridge:
     def __init__(
         self,
@@ -44,67 +60,60 @@ class Bridge:
         routes: RoutingTable,
         allowed_topic_arns: Iterable[str],
         raw_delivery: bool = False,
-        wait_seconds: int = 5,
-        max_messages: int = SQS_BATCH_LIMIT,
         stats: BridgeStats | None = None,
         poison_limit: PoisonLimit | None = None,
-        max_backoff_seconds: float = 30.0,
-        visibility_timeout: int = 30,
-        heartbeat_seconds: float | None = None,
-        delete_attempts: int = 3,
-        stop_grace_seconds: float = 2.0,
+        options: LoopOptions = LoopOptions(),
         new_sqs_client: Callable[[], Any] | None = None,
         handoff_log: HandOffLog | None = None,
     ) -> None:
-        self.sqs = sqs
         self.queue_url = queue_url
-        self.dlq_url = dlq_url
         self.publisher = publisher
-        self.routes = routes
-        self.intake = Intake(allowed_topic_arns=allowed_topic_arns, raw_delivery=raw_delivery)
-        self.wait_seconds = wait_seconds
-        self.max_messages = max(1, min(max_messages, SQS_BATCH_LIMIT))
         self.stats = stats or BridgeStats()
-        self.poison_limit = poison_limit or PoisonLimit()
-        self.max_backoff_seconds = max_backoff_seconds
-        #: What the heartbeat extends a slow batch's visibility to, each time.
-        self.visibility_timeout = visibility_timeout
-        #: Extend after this long in a batch (and again each interval); a third of the timeout by default.
-        self.heartbeat_seconds = visibility_timeout / 3 if heartbeat_seconds is None else heartbeat_seconds
-        self.delete_attempts = delete_attempts
-        self.stop_grace_seconds = stop_grace_seconds
+        self.options = options
+        self.max_messages = max(1, min(options.max_messages, SQS_BATCH_LIMIT))
         #: Each loop gets a client of its own from this, when given (else all share `sqs`).
         self.new_sqs_client = new_sqs_client
-        #: Where the events handed to the broker are recorded before SQS forgets them (optional).
-        self.handoff_log = handoff_log
         self.in_hand = InHand()
-        self.heartbeat = VisibilityHeartbeat(
-            interval=self.heartbeat_seconds,
-            extend_to=visibility_timeout,
+        heartbeat = VisibilityHeartbeat(
+            interval=options.visibility_timeout / 3
+            if options.heartbeat_seconds is None
+            else options.heartbeat_seconds,
+            extend_to=options.visibility_timeout,
             on_extended=lambda _n: self.stats.add(visibility_extensions=1),
         )
-        self._handler = self.handler(sqs)
+        self._handler = BatchHandler(
+            queue=SqsQueue(sqs, queue_url, delete_attempts=options.delete_attempts),
+            dlq_url=dlq_url,
+            publisher=publisher,
+            intake=Intake(allowed_topic_arns=allowed_topic_arns, raw_delivery=raw_delivery),
+            stats=self.stats,
+            routes=routes,
+            poison_limit=poison_limit or PoisonLimit(),
+            heartbeat=heartbeat,
+            visibility_timeout=options.visibility_timeout,
+            #: Where the events handed to the broker are recorded before SQS forgets them (optional).
+            handoff_log=handoff_log,
+        )
 
     def handler(self, sqs: Any) -> BatchHandler:
-        """A batch handler on this SQS client."""
-        return BatchHandler(
-            queue=SqsQueue(sqs, self.queue_url, delete_attempts=self.delete_attempts),
-            dlq_url=self.dlq_url,
-            publisher=self.publisher,
-            intake=self.intake,
-            routes=self.routes,
-            stats=self.stats,
-            poison_limit=self.poison_limit,
-            heartbeat=self.heartbeat,
-            visibility_timeout=self.visibility_timeout,
-            handoff_log=self.handoff_log,
+        """A batch handler like the bridge's own, on another SQS client."""
+        return replace(
+            self._handler, queue=SqsQueue(sqs, self.queue_url, delete_attempts=self.options.delete_attempts)
         )
+
+    @property
+    def intake(self) -> Intake:
+        return self._handler.intake
+
+    @property
+    def dlq_url(self) -> str:
+        return self._handler.dlq_url
 
     # -- one batch ---------------------------------------------------------
     def receive(self, handler: BatchHandler | None = None) -> list[SqsMessage]:
         """One long poll; raises `TransientError` when SQS cannot be reached."""
         queue = (handler or self._handler).queue
-        return queue.receive(max_messages=self.max_messages, wait_seconds=self.wait_seconds)
+        return queue.receive(max_messages=self.max_messages, wait_seconds=self.options.wait_seconds)
 
     def process_batch(self, messages: Sequence[Any]) -> BatchOutcome:
         """Handle one batch of messages as SQS returned them (each field is checked on the way in)."""
@@ -147,7 +156,7 @@ class Bridge:
 
     def backoff(self, failures: int) -> float:
         """The loop's wait after `failures` transient failures in a row (events.backoff)."""
-        return Backoff(base=0.25, cap=self.max_backoff_seconds).delay(failures)
+        return Backoff(base=0.25, cap=self.options.max_backoff_seconds).delay(failures)
 
     def run(self, stop: threading.Event, threads: int = 1, on_turn: Callable[[], None] | None = None) -> None:
         """Run `threads` receive loops until `stop` is set, then wait for the batches in hand (not for
@@ -173,12 +182,12 @@ class Bridge:
             threading.Thread(target=loop, name=f"bridge-{i}", daemon=True).start()
         while not stop.wait(0.5):
             pass
-        unfinished = self.in_hand.wait_empty(self.stop_grace_seconds)
+        unfinished = self.in_hand.wait_empty(self.options.stop_grace_seconds)
         if unfinished:
             log.warning(
                 "%d batches still in hand after %.1fs; left undeleted, SQS redelivers them",
                 unfinished,
-                self.stop_grace_seconds,
+                self.options.stop_grace_seconds,
             )
         if errors:
             raise errors[0]

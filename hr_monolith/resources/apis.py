@@ -13,22 +13,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from events.representations import RESOURCE_GRANT, USER_RESOURCES
 from hr_monolith.people.models import User
 from hr_monolith.resources import selectors, services
 from hr_monolith.resources.models import AccessLevel, ResourceGrant, resource_code_validator
+from shared_settings.serializers import output_serializer
 
 NO_EMPLOYEE = OpenApiResponse(description="No employee with this id.")
 
 
-class GrantOutput(serializers.Serializer):
-    resource = serializers.CharField()
-    level = serializers.CharField()
-    granted_at = serializers.DateTimeField()
-
-
-class ResourcesOutput(serializers.Serializer):
-    user_id = serializers.UUIDField()
-    resources = GrantOutput(many=True)
+GrantOutput = output_serializer("GrantOutput", RESOURCE_GRANT)
+ResourcesOutput = output_serializer("ResourcesOutput", USER_RESOURCES, resources=GrantOutput)
 
 
 class GrantInput(serializers.Serializer):

@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from events.envelope import Envelope
+from events.representations import RESOURCE_GRANT, USER_RESOURCES
 from events.types import USER_RESOURCES_CHANGED
 from hr_monolith.outbox.models import OutboxEvent
 from hr_monolith.people import services as people
@@ -86,6 +87,16 @@ def test_resources_endpoint_lists_grants(employee, staff_client):
     assert body["user_id"] == str(employee.id)
     listed = [(r["resource"], r["level"]) for r in body["resources"]]
     assert listed == [("payroll", "admin"), ("wiki", "read")]
+
+
+def test_resources_endpoint_answers_the_declared_representation(employee, staff_client):
+    """The users service caches this body and documents it from the same declaration."""
+    services.resource_grant(user_id=employee.id, resource="wiki", level="read")
+
+    body = staff_client.get(f"/api/users/{employee.id}/resources/").json()
+
+    assert list(body) == list(USER_RESOURCES)
+    assert [list(grant) for grant in body["resources"]] == [list(RESOURCE_GRANT)]
 
 
 def test_resources_endpoint_answers_404_with_a_body_for_an_unknown_user(staff_client):

@@ -12,6 +12,7 @@ from events.aws import AwsSettings, client
 from events.bridge import Bridge, BridgeStats
 from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.bridge.dlq import DeadLetterQueue
+from events.bridge.loops import LoopOptions
 from events.bridge.poison_limit import PoisonLimit
 from events.liveness import Liveness
 from events.topology import TopologyNames, find_queue_url, find_topic_arn
@@ -61,17 +62,19 @@ def build_bridge(*, stats: BridgeStats | None = None) -> Bridge:
         allowed_topic_arns=allowed_topic_arns,
         # The subscription and the bridge read the same setting: they cannot disagree.
         raw_delivery=names.raw_delivery,
-        wait_seconds=settings.BRIDGE_WAIT_SECONDS,
         stats=stats or bridge_stats(),
         poison_limit=PoisonLimit(
             window=settings.BRIDGE_POISON_WINDOW,
             min_messages=settings.BRIDGE_POISON_MIN_MESSAGES,
             max_ratio=settings.BRIDGE_POISON_MAX_RATIO,
         ),
-        max_backoff_seconds=settings.BRIDGE_MAX_BACKOFF_SECONDS,
-        visibility_timeout=names.visibility_timeout,
-        heartbeat_seconds=settings.BRIDGE_HEARTBEAT_SECONDS,
-        stop_grace_seconds=settings.BRIDGE_STOP_GRACE_SECONDS,
+        options=LoopOptions(
+            wait_seconds=settings.BRIDGE_WAIT_SECONDS,
+            max_backoff_seconds=settings.BRIDGE_MAX_BACKOFF_SECONDS,
+            visibility_timeout=names.visibility_timeout,
+            heartbeat_seconds=settings.BRIDGE_HEARTBEAT_SECONDS,
+            stop_grace_seconds=settings.BRIDGE_STOP_GRACE_SECONDS,
+        ),
         handoff_log=DatabaseHandOffLog(),
     )
 

@@ -5,26 +5,22 @@ from __future__ import annotations
 import uuid
 
 from django.http.response import HttpResponseBase
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from events.representations import RESOURCE_GRANT, USER_RESOURCES
+from shared_settings.serializers import output_serializer
 from users_service.cached_response import cached_endpoint_schema, cached_upstream_response
 from users_service.read_through import CachePolicy
 from users_service.resources import selectors
 
-
-class GrantOutput(serializers.Serializer):
-    resource = serializers.CharField()
-    level = serializers.CharField()
-    granted_at = serializers.DateTimeField()
-
-
-class ResourcesOutput(serializers.Serializer):
-    """The monolith's representation, as cached."""
-
-    user_id = serializers.UUIDField()
-    resources = GrantOutput(many=True)
+GrantOutput = output_serializer("GrantOutput", RESOURCE_GRANT)
+ResourcesOutput = output_serializer(
+    "ResourcesOutput",
+    USER_RESOURCES,
+    description="The monolith's representation, as cached.",
+    resources=GrantOutput,
+)
 
 
 class UserResourcesApi(APIView):

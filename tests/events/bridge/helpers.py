@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import Any
 
 import redis
@@ -12,6 +13,7 @@ from events import types
 from events.bridge import Bridge, Route
 from events.bridge.celery_publisher import CeleryTaskPublisher
 from events.bridge.dead_letters import DLQ_REASON_ATTRIBUTE
+from events.bridge.loops import LoopOptions
 from events.envelope import Envelope
 from events.topology import Topology
 from tests.conftest import receive_all
@@ -33,17 +35,20 @@ def celery_app(broker_url: str) -> Celery:
 
 
 def make_bridge(sqs: Any, top: Topology, broker_url: str, **kwargs: Any) -> Bridge:
+    """A bridge on the test topology; loop options (`LoopOptions`' fields) may be given by name."""
+    loop_fields = {f.name for f in fields(LoopOptions)}
+    loop = LoopOptions(**({"wait_seconds": 0} | {k: v for k, v in kwargs.items() if k in loop_fields}))
     options: dict[str, Any] = {
-        "wait_seconds": 0,
         "routes": ROUTES,
         "allowed_topic_arns": [top.topic_arn],
-    } | kwargs
+    } | {k: v for k, v in kwargs.items() if k not in loop_fields}
     publisher = options.pop("publisher", None) or CeleryTaskPublisher(celery_app(broker_url))
     return Bridge(
         sqs=sqs,
         queue_url=top.queue_url,
         dlq_url=top.dlq_url,
         publisher=publisher,
+        options=loop,
         **options,
     )
 

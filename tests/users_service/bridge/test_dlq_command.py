@@ -37,6 +37,20 @@ def test_list_filters_by_reason_and_event_type(dead_letters):
     assert listed("--reason", "too_large") == []
 
 
+def test_list_prints_what_the_bridge_recorded_but_never_the_body_or_the_receipt_handle(dead_letters):
+    [entry] = listed("--reason", "bad_json")
+    assert list(entry) == [
+        "message_id",
+        "reason",
+        "detail",
+        "event_type",
+        "event_id",
+        "source_message_id",
+        "sent_at",
+        "receive_count",
+    ]
+
+
 def test_show_prints_the_body_and_the_reason(dead_letters):
     [entry] = listed("--reason", "bad_json")
     shown = json.loads(dlq("show", entry["message_id"]))

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import datetime
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from events.stopping import stop_on_signals
 from hr_monolith.outbox.services import outbox_purge
+from shared_settings.commands import setting_option
 
 
 class Command(BaseCommand):
     help = "Delete sent outbox rows older than OUTBOX_RETENTION_DAYS (pending rows are never deleted)."
 
     def add_arguments(self, parser):
-        parser.add_argument(
+        setting_option(
+            parser,
             "--older-than-days",
+            setting="OUTBOX_RETENTION_DAYS",
             type=float,
-            default=settings.OUTBOX_RETENTION_DAYS,
-            help="Override OUTBOX_RETENTION_DAYS for this run.",
+            help="Delete sent rows older than this many days",
         )
         parser.add_argument("--batch-size", type=int, default=1000)
 

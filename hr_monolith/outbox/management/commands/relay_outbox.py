@@ -18,6 +18,7 @@ from events.topology import TopologyMissing, TopologyNames, find_topic_arn
 from hr_monolith.outbox.relay import OutboxRelay
 from hr_monolith.outbox.services import PurgeSchedule
 from hr_monolith.outbox.wake import outbox_wake
+from shared_settings.commands import setting_option
 
 
 class Command(BaseCommand):
@@ -25,8 +26,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Relay the backlog once, then exit.")
-        parser.add_argument("--batch-size", type=int, default=settings.RELAY_BATCH_SIZE)
-        parser.add_argument("--in-flight", type=int, default=settings.RELAY_MAX_IN_FLIGHT)
+        setting_option(parser, "--batch-size", setting="RELAY_BATCH_SIZE", type=int, help="Rows per claim")
+        setting_option(
+            parser,
+            "--in-flight",
+            setting="RELAY_MAX_IN_FLIGHT",
+            type=int,
+            help="publish_batch calls in flight at once",
+        )
 
     def handle(self, *args, once: bool, batch_size: int, in_flight: int, **options):
         if batch_size < 1 or in_flight < 1:

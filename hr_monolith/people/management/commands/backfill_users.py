@@ -3,13 +3,13 @@ outbox, in batches, resumable after an interruption."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from events.stopping import stop_on_signals
 from hr_monolith.outbox.models import OutboxBackfill
 from hr_monolith.people import backfill
+from shared_settings.commands import setting_option
 
 
 class Command(BaseCommand):
@@ -32,7 +32,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--id", action="append", dest="ids", metavar="UUID", help="Only this user (repeatable)."
         )
-        parser.add_argument("--batch-size", type=int, default=settings.BACKFILL_BATCH_SIZE)
+        setting_option(
+            parser, "--batch-size", setting="BACKFILL_BATCH_SIZE", type=int, help="Users per transaction"
+        )
         parser.add_argument("--resume", action="store_true", help="Continue the newest unfinished run.")
         parser.add_argument("--new", action="store_true", help="Start a new run even if one is unfinished.")
 

@@ -8,7 +8,6 @@ import signal
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError
 
-from events.bridge.dead_letters import DeadLetter
 from events.bridge.dlq import DeadLetterFilter
 from users_service.bridge.wiring import dead_letter_queue
 
@@ -73,7 +72,7 @@ class Command(BaseCommand):
         letters = queue.browse(where, limit=limit)
         for letter in letters:
             if as_json:
-                self.stdout.write(json.dumps(summary(letter)))
+                self.stdout.write(json.dumps(letter.summary()))
             else:
                 sent = f"{letter.sent_at:%Y-%m-%d %H:%M:%S}" if letter.sent_at else "?"
                 self.stdout.write(
@@ -88,17 +87,4 @@ class Command(BaseCommand):
         if not found:
             raise CommandError(f"no dead letter {message_id}")
         letter = found[0]
-        self.stdout.write(json.dumps(summary(letter) | {"body": letter.body}, indent=2))
-
-
-def summary(letter: DeadLetter) -> dict:
-    return {
-        "message_id": letter.message_id,
-        "reason": letter.reason,
-        "detail": letter.detail,
-        "event_type": letter.event_type,
-        "event_id": letter.event_id,
-        "source_message_id": letter.source_message_id,
-        "sent_at": letter.sent_at.isoformat() if letter.sent_at else None,
-        "receive_count": letter.receive_count,
-    }
+        self.stdout.write(json.dumps(letter.summary() | {"body": letter.body}, indent=2))

@@ -18,6 +18,7 @@ from events.bridge.poison_limit import BridgeBroken
 from events.liveness import Liveness
 from events.stopping import stop_on_signals
 from events.topology import TopologyMissing
+from shared_settings.commands import setting_option
 from users_service.bridge.handoff import sweep_until
 from users_service.bridge.stats_export import StatsExporter
 from users_service.bridge.wiring import build_bridge, loop_turn
@@ -27,11 +28,8 @@ class Command(BaseCommand):
     help = "Drain the SQS queue and fan each event out as Celery tasks on Redis."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--threads",
-            type=int,
-            default=settings.BRIDGE_THREADS,
-            help="Receive loops running side by side (default: BRIDGE_THREADS).",
+        setting_option(
+            parser, "--threads", setting="BRIDGE_THREADS", type=int, help="Receive loops running side by side"
         )
 
     def handle(self, *args, threads: int, **options):
