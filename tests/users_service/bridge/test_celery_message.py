@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from events import types
 from events.bridge.celery_message import TaskDestination
 from events.bridge.routing import tasks_for
 from events.tracecontext import TraceParent
@@ -31,3 +32,51 @@ def test_each_routed_task_is_published_as_send_task_would(event_type, celery_bro
         assert got == expected
         assert got["headers"]["argsrepr"] == expected["headers"]["argsrepr"]
         assert envelope.payload.get("email", "@") not in got["headers"]["argsrepr"]
+
+
+@pytest.fixture
+def spans():
+    """OpenTelemetry on for the test (shared_settings/tracing.py), spans kept in memory."""
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared_settings import tracing
+
+    exporter = InMemorySpanExporter()
+    assert tracing.configure_tracing(exporter=exporter, force=True)
+    yield exporter
+    for instrumentor in (DjangoInstrumentor, CeleryInstrumentor, BotocoreInstrumentor, RedisInstrumentor):
+        instrumentor().uninstrument()
+    tracing._configured = False
+
+
+def test_with_tracing_on_each_task_header_names_celerys_publish_span_under_the_events_span(
+    spans, celery_broker
+):
+    from events.bridge.celery_publisher import CeleryTaskPublisher
+    from tests.events.bridge.helpers import queued_tasks
+    from users_service.celery import app
+
+    envelope = user_envelope(types.USER_UPDATED)
+    tasks = tasks_for(envelope, ROUTES, TraceParent.in_trace(envelope.trace_id))
+    publisher = CeleryTaskPublisher(app)
+    try:
+        publisher.publish(tasks)
+    finally:
+        publisher.close()
+
+    published = {s.context.span_id: s for s in spans.get_finished_spans() if s.kind.name == "PRODUCER"}
+    headers = [
+        h for task in tasks for h in queued_tasks(celery_broker, task.queue) if h["id"] == task.task_id
+    ]
+    assert len(headers) == len(tasks) == len(published)
+    for task, header in zip(tasks, headers, strict=True):
+        handed = TraceParent.parse(header["traceparent"])
+        span = published[int(handed.span_id, 16)]
+        assert span.name == f"apply_async/{task.task}"
+        assert handed.trace_id == envelope.trace_id
+        # Celery's publish span is a child of the span the bridge gave the task.
+        assert format(span.parent.span_id, "016x") == TraceParent.parse(task.traceparent).span_id
