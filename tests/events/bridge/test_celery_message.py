@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import zlib
 from typing import Any
 
 import redis
@@ -45,7 +46,8 @@ def comparable(message: dict[str, Any]) -> dict[str, Any]:
     message = json.loads(json.dumps(message))
     assert message["properties"].pop("delivery_tag")
     assert message["properties"]["body_encoding"] == "base64"
-    message["body"] = json.loads(base64.b64decode(message["body"]))
+    body = base64.b64decode(message["body"])
+    message["body"] = json.loads(zlib.decompress(body) if message["headers"].get("compression") else body)
     return message
 
 
@@ -95,15 +97,17 @@ def test_the_message_is_the_one_send_task_builds(redis_url):
 
 def test_a_tasks_own_options_and_a_routes_priority_are_kept(redis_url):
     app = celery_app(redis_url)
-    app.conf.task_queues = (Queue("events", max_priority=9), Queue("cache"))
-    app.conf.task_routes = {"resources.warm": {"queue": "cache", "priority": 7}}
+    app.conf.task_queues = (Queue("events"), Queue("cache", max_priority=9))
+    app.conf.task_routes = {"resources.warm": {"queue": "cache", "priority": 7, "delivery_mode": 1}}
 
-    @app.task(name=APPLY, priority=3, serializer="json", shared=False)
+    @app.task(name=APPLY, compression="zlib", serializer="json", shared=False)
     def apply(envelope: dict) -> None: ...
 
     app.finalize()  # the task in the registry (as in a worker), where send_task finds its options
     pairs = published_both_ways(app, redis_url, tasks_of(types.USER_CREATED))
-    assert [got["properties"]["priority"] for _, got in pairs] == [3, 7]
+    assert [got["headers"].get("compression") for _, got in pairs] == ["application/x-gzip", None]
+    assert [got["properties"]["delivery_mode"] for _, got in pairs] == [2, 1]
+    assert [got["properties"]["priority"] for _, got in pairs] == [0, 7]
     for expected, got in pairs:
         assert got == expected
 
