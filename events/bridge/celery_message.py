@@ -5,8 +5,8 @@ For every task, `send_task` looks the task up in the registry, merges its option
 reads a dozen settings and works out the exchange, the delivery mode and the serializer; then
 it builds the message (`app.amqp.as_task_v2`), sends `before_task_publish`, publishes it with
 kombu and sends `after_task_publish`. For the bridge, which publishes the same few task names
-to the same queues all day, the first part was about half of the publish's CPU
-(bench/_profile_bridge.py). `TaskDestination` does it once per task name and queue with the same
+to the same queues all day, the first part was about a third of the publish's CPU, the Redis
+round trip included (bench/_profile_bridge.py). `TaskDestination` does it once per task name and queue with the same
 Celery pieces, and keeps the second part as Celery does it: the same message builder, the same
 signals with the same arguments (the metrics' queued-at stamp, the value-free argument reprs and
 OpenTelemetry's publish span hang on them), the same `Producer.publish` call.
