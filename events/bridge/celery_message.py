@@ -1,15 +1,15 @@
 """Publishing one task name to one queue many times: the message `app.send_task` builds, without
 working out at every call what never changes between calls.
 
-For every task, `send_task` looks the task up in the registry, merges its options, asks the router,
-reads a dozen settings and works out the exchange, the delivery mode and the serializer; then
-it builds the message (`app.amqp.as_task_v2`), sends `before_task_publish`, publishes it with
-kombu and sends `after_task_publish`. For the bridge, which publishes the same few task names
-to the same queues all day, the first part was about a third of the publish's CPU, the Redis
-round trip included (bench/_profile_bridge.py). `TaskDestination` does it once per task name and queue with the same
-Celery pieces, and keeps the second part as Celery does it: the same message builder, the same
-signals with the same arguments (the metrics' queued-at stamp, the value-free argument reprs and
-OpenTelemetry's publish span hang on them), the same `Producer.publish` call.
+For every task, `send_task` looks the task up in the registry, merges its options, asks the
+router, reads a dozen settings and works out the exchange, the delivery mode and the serializer;
+then it builds the message (`app.amqp.as_task_v2`), sends `before_task_publish`, publishes it with
+kombu and sends `after_task_publish`. For the bridge, which publishes the same few task names to
+the same queues all day, the first part was about a third of the publish's CPU, the Redis round
+trip included (bench/_profile_bridge.py). `TaskDestination` does it once per task name and queue
+with the same Celery pieces, and keeps the second part as Celery does it: the same message
+builder, the same signals with the same arguments (the metrics' queued-at stamp, the value-free
+argument reprs and OpenTelemetry's publish span hang on them), the same `Producer.publish` call.
 
 Where a task's options or route take a path this does not cover (an expiry, time limits, a
 non-direct exchange, task-sent events), `resolve` returns None and the caller uses `send_task`.
