@@ -20,10 +20,11 @@ from kombu import Connection, Producer
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
+from events.bridge.celery_message import TaskDestination
 from events.bridge.routing import TaskMessage
 from events.errors import TransientError
 from events.task_repr import task_argsrepr, task_kwargsrepr
-from events.tracecontext import TRACEPARENT, TraceParent, otel_parent
+from events.tracecontext import TRACEPARENT, TraceParent, otel_parent, otel_recording
 
 #: Errors that mean "the broker did not take the batch, try again later".
 BROKER_ERRORS = (OperationalError, KombuError, RedisError, ConnectionError, socket.timeout, OSError)
@@ -58,6 +59,8 @@ class CeleryTaskPublisher:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._producers: set[Producer] = set()
+        #: (task name, queue) -> how send_task publishes it, worked out at the first publish.
+        self._destinations: dict[tuple[str, str], TaskDestination | None] = {}
 
     def connection(self) -> Connection:
         options = dict(self.app.conf.broker_transport_options or {})
@@ -97,8 +100,36 @@ class CeleryTaskPublisher:
 
     def _send(self, producer: Producer, task: TaskMessage) -> None:
         parent = TraceParent.parse(task.traceparent)
-        # With tracing on, Celery's instrumentation starts its publish span under this parent and
-        # writes that span into the header; off, the header is the bridge's own span of the trace.
+        headers = {TRACEPARENT: str(parent)} if parent is not None else None
+        destination = self._destination(task.task, task.queue)
+        if destination is None or self.app.current_worker_task is not None:
+            self._send_task(producer, task, parent, headers)
+        elif parent is not None and otel_recording():
+            # With tracing on, Celery's instrumentation starts its publish span under this parent
+            # (in the before_task_publish signal) and writes that span into the header.
+            with otel_parent(parent):
+                destination.publish(self.app, producer, task, headers)
+        else:
+            # Tracing off: the header is the bridge's own span of the event's trace.
+            destination.publish(self.app, producer, task, headers)
+
+    def _destination(self, name: str, queue: str) -> TaskDestination | None:
+        key = (name, queue)
+        try:
+            return self._destinations[key]
+        except KeyError:
+            destination = self._destinations[key] = TaskDestination.resolve(self.app, name, queue)
+            return destination
+
+    def _send_task(
+        self,
+        producer: Producer,
+        task: TaskMessage,
+        parent: TraceParent | None,
+        headers: dict[str, str] | None,
+    ) -> None:
+        """Celery's own path, where `TaskDestination` does not apply (a publish from inside a task,
+        or a task whose options it does not cover)."""
         with otel_parent(parent):
             self.app.send_task(
                 task.task,
@@ -115,7 +146,7 @@ class CeleryTaskPublisher:
                 # slow (a third of the publish time) and it copies personal data there.
                 argsrepr=task_argsrepr([task.envelope]),
                 kwargsrepr=task_kwargsrepr({}),
-                headers={TRACEPARENT: str(parent)} if parent is not None else None,
+                headers=headers,
             )
 
     def close(self) -> None:
