@@ -55,6 +55,11 @@ app.conf.update(
     task_default_queue=QUEUE,
     broker_connection_retry_on_startup=True,
 )
+if not os.environ.get(PLAIN_CELERY_ENV):
+    # The service's worker consumes through its own consumer (users_service/worker_consumer.py).
+    from users_service import settings as _service
+
+    app.conf.worker_consumer = _service.CELERY_WORKER_CONSUMER
 _session = requests.Session()
 _redis: dict[str, redis.Redis] = {}
 

@@ -1,11 +1,12 @@
 """CPU per task of the benchmark worker (bench/_celery_workers.py, the users service's worker set-up):
-`python -m bench._profile_worker [--prof] [--tasks N]`.
+`python -m bench._profile_worker [--prof | --plain] [--tasks N]`.
 
 Not a benchmark (no baseline): the tool behind tasks_1000's cost list. Two readings on a
 throw-away Redis, each over N no-op tasks queued before the worker starts:
 
 - `cpu_ms_per_task`: a real worker process (threads pool, concurrency 50, as tasks_1000 runs it)
   drains them; its CPU (/proc, every thread) after a warm-up batch, divided by N;
+- `--plain`: that reading for the service's worker and a plain Celery worker, alternating, twice;
 - `--prof`: the same worker set-up in this process on the solo pool (every step of a task in one
   thread, so that cProfile sees all of it): own time per task summed by area (logging, the service's
   signal handlers, Celery, kombu, redis-py, waiting), then the per-task steps by cumulative time.
@@ -46,9 +47,10 @@ def _tasks(count: int) -> int:
     return count
 
 
-def cpu_per_task(broker_url: str, tasks: int) -> float:
-    """Milliseconds of CPU the worker process spends per no-op task (threads pool, concurrency 50)."""
-    worker = start_worker(broker_url, concurrency=50)
+def cpu_per_task(broker_url: str, tasks: int, *, plain: bool = False) -> float:
+    """Milliseconds of CPU the worker process spends per no-op task (threads pool, concurrency 50);
+    `plain`: a plain Celery worker of the same app and delivery settings."""
+    worker = start_worker(broker_url, concurrency=50, plain=plain)
     try:
         publish([wait.s(0, "warm") for _ in range(WARMUP)])
         wait_until(lambda: len(task_times(broker_url)) >= WARMUP, timeout=60, what="warm-up")
@@ -139,6 +141,13 @@ def main() -> None:
     try:
         if "--prof" in sys.argv:
             print(profile_in_process(broker_url, _tasks(TASKS)))
+        elif "--plain" in sys.argv:
+            # Side by side, alternating, so that the machine's load falls on both alike.
+            tasks = _tasks(TASKS)
+            for _ in range(2):
+                for plain in (False, True):
+                    who = "plain Celery" if plain else "service"
+                    log(f"{who}: {cpu_per_task(broker_url, tasks, plain=plain):.3f} ms CPU per no-op task")
         else:
             tasks = _tasks(TASKS)
             log(f"worker: {cpu_per_task(broker_url, tasks):.3f} ms CPU per task over {tasks} no-op tasks")

@@ -166,7 +166,7 @@ def _statements(queries) -> list[str]:
     ]
 
 
-def test_applied_event_costs_two_statements_and_stale_one_more():
+def test_an_event_costs_one_statement_on_postgresql_two_elsewhere_and_stale_one_more():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -178,6 +178,69 @@ def test_applied_event_costs_two_statements_and_stale_one_more():
         assert apply(older) is ApplyOutcome.STALE
     with CaptureQueriesContext(connection) as duplicate:
         assert apply(older) is ApplyOutcome.DUPLICATE
-    assert _statements(applied) == ["INSERT", "INSERT"]
-    assert _statements(stale) == ["INSERT", "INSERT", "UPDATE"]
-    assert _statements(duplicate) == ["INSERT"]
+    if connection.vendor == "postgresql":
+        # The record and the inbox row in one statement, its own transaction (no BEGIN/COMMIT).
+        assert [q["sql"].split()[0].upper() for q in (*applied, *stale, *duplicate)] == ["WITH"] * 3
+    else:
+        assert _statements(applied) == ["INSERT", "INSERT"]
+        assert _statements(stale) == ["INSERT", "INSERT", "UPDATE"]
+        assert _statements(duplicate) == ["INSERT"]
+    inbox = InboxEntry.objects.filter(aggregate_id=user_id)
+    assert dict(inbox.values_list("aggregate_version", "outcome")) == {2: "applied", 1: "stale"}
+
+
+def _valid() -> dict:
+    return user_state_event(new_user_id(), 1, types.USER_CREATED, start_date="2021-03-04")
+
+
+def _without(path: str) -> dict:
+    envelope = _valid()
+    *parents, name = path.split("/")
+    target = envelope
+    for parent in parents:
+        target = target[parent]
+    del target[name]
+    return envelope
+
+
+def _with(path: str, value: object) -> dict:
+    envelope = _valid()
+    *parents, name = path.split("/")
+    target = envelope
+    for parent in parents:
+        target = target[parent]
+    target[name] = value
+    return envelope
+
+
+@pytest.mark.parametrize(
+    ("envelope", "path"),
+    [
+        (["not", "an", "object"], "(envelope)"),
+        (_with("event_type", "catalogue.changed"), "event_type"),
+        (_with("event_type", ["user.created"]), "event_type"),
+        (_with("schema_version", 99), "schema_version"),
+        (_with("event_id", "not-a-uuid secret@example.com"), "event_id"),
+        (_with("aggregate_id", 12), "aggregate_id"),
+        (_with("aggregate_version", "3"), "aggregate_version"),
+        (_with("aggregate_version", True), "aggregate_version"),
+        (_with("aggregate_version", 0), "aggregate_version"),
+        (_with("occurred_at", "yesterday secret@example.com"), "occurred_at"),
+        (_with("occurred_at", "2026-11-23T10:00:00"), "occurred_at"),
+        (_with("payload", "secret@example.com"), "payload"),
+        (_without("payload/email"), "payload/email"),
+        (_with("payload/email", 7), "payload/email"),
+        (_with("payload/is_active", "yes"), "payload/is_active"),
+        (_with("payload/start_date", "2021-13-45 secret@example.com"), "payload/start_date"),
+        (_with("payload/department", {"code": "ENG"}), "payload/department"),
+    ],
+)
+def test_a_malformed_task_is_refused_naming_the_field_and_no_value(envelope, path):
+    # The bridge validated every envelope it published; a task from elsewhere (a hand-edited
+    # re-enqueue, another producer on the broker) fails clearly before anything is written.
+    with pytest.raises(InvalidEvent) as refused:
+        apply(envelope)
+    assert refused.value.path == path
+    assert "secret" not in str(refused.value)
+    assert not InboxEntry.objects.exists()
+    assert not UserRecord.objects.exists()

@@ -13,6 +13,7 @@ row inside the database: the second writer waits for the first and then sees its
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -118,4 +119,71 @@ def upsert_if_newer(model: type[models.Model], values: Mapping[str, Any]) -> boo
         f"{insert} ON CONFLICT ({pk}) DO UPDATE SET {assignments} "
         f"WHERE {table}.{version} < excluded.{version} AND NOT {table}.{erased}",
         params,
+    )
+
+
+def upsert_once(
+    model: type[models.Model],
+    values: Mapping[str, Any],
+    *,
+    inbox: type[models.Model],
+    inbox_values: Mapping[str, Any],
+    inbox_conflict_fields: tuple[str, ...],
+    outcome_field: str,
+    applied: str,
+    stale: str,
+) -> str | None:
+    """PostgreSQL: `upsert_if_newer` and the inbox row in one statement; the outcome the inbox row
+    was written with (`applied` if the upsert wrote, else `stale`), or None if the inbox row was
+    there already (a duplicate, whose upsert wrote nothing either).
+
+    The upsert comes first: for a duplicate it finds the version of the first delivery (or a newer
+    one; versions never go down) and writes nothing, and the inbox insert then finds the first's
+    row. Two copies delivered at once meet on the record's row lock: the second waits for the
+    first to commit, finds its version, and its inbox insert finds its row. One statement is
+    atomic on its own: no transaction block, one round trip instead of four (BEGIN, inbox, upsert,
+    COMMIT), and a stale event no longer costs a fifth.
+    """
+    sql = _upsert_once_sql(
+        model, tuple(values), inbox, tuple(inbox_values), outcome_field, inbox_conflict_fields
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*_prepared(model, values), *_prepared(inbox, inbox_values), applied, stale])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _prepared(model: type[models.Model], values: Mapping[str, Any]) -> list[Any]:
+    return [model._meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+
+
+@functools.lru_cache(maxsize=8)
+def _upsert_once_sql(
+    model: type[models.Model],
+    names: tuple[str, ...],
+    inbox: type[models.Model],
+    inbox_names: tuple[str, ...],
+    outcome_field: str,
+    conflict_fields: tuple[str, ...],
+) -> str:
+    """The text of `upsert_once`'s statement, built once per set of columns."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    inbox_table = connection.ops.quote_name(inbox._meta.db_table)
+    columns = _quoted(model, names)
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    version, erased = _quoted(model, ("version", "erased"))
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in columns if column != pk)
+    inbox_columns = [*_quoted(inbox, inbox_names), *_quoted(inbox, (outcome_field,))]
+    holders = ", ".join(["%s"] * len(names))
+    inbox_holders = ", ".join(["%s"] * len(inbox_names))
+    conflict = ", ".join(_quoted(inbox, conflict_fields))
+    # Reviewed (S608): identifiers come from the models' meta and are quoted; values are parameters.
+    return (
+        f"WITH record AS (INSERT INTO {table} ({', '.join(columns)}) VALUES ({holders}) "  # noqa: S608
+        f"ON CONFLICT ({pk}) DO UPDATE SET {assignments} "
+        f"WHERE {table}.{version} < excluded.{version} AND NOT {table}.{erased} RETURNING 1), "
+        f"entry AS (INSERT INTO {inbox_table} ({', '.join(inbox_columns)}) "
+        f"VALUES ({inbox_holders}, CASE WHEN EXISTS (SELECT 1 FROM record) THEN %s ELSE %s END) "
+        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {inbox_columns[-1]}) "
+        "SELECT * FROM entry"
     )

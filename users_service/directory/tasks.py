@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +13,6 @@ from events.aws import AWS_CALL_ERRORS
 from events.bridge.dlq import DeadLetterQueue
 from users_service.directory import erasure, services
 from users_service.ops import metrics
-
-log = logging.getLogger(__name__)
 
 #: What may clear by itself while an event is applied: the database restarting, a lost
 #: connection, SQLite's "database is locked". Anything else fails the task at once.
@@ -40,8 +37,8 @@ def apply_user_event(self: Any, envelope: dict[str, Any]) -> str:
     metrics.EVENTS_APPLIED.labels(event_type=event_type, outcome=outcome.value).inc()
     if outcome is services.ApplyOutcome.APPLIED:
         metrics.observe_end_to_end(event_type, envelope.get("occurred_at"))
-    # The event, trace, user and task ids come from the task's bound context (users_service/task_context.py).
-    log.info("directory: %s %s", event_type, outcome.value, extra={"outcome": outcome.value})
+    # No line of its own: Celery's "succeeded" line is the task's one line (docs/tracing.md), with
+    # this outcome as its result and the event, trace, user and task ids bound at task_prerun.
     return outcome.value
 
 
