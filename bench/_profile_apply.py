@@ -50,7 +50,7 @@ STAGES = (
     ("    service apply_user_event", r"users_service/directory/services.py:apply_user_event$"),
     (
         "      envelope decode + check",
-        r"events/envelope.py:from_dict$|directory/services.py:user_event$",
+        r"events/envelope.py:from_dict$",
     ),
     ("      transaction begin (atomic enter)", r"django/db/transaction.py:__enter__$"),
     ("      inbox insert", r"apply_statements.py:insert_unless_exists$"),
