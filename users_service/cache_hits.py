@@ -234,6 +234,25 @@ def match_route(table: _Table, path_info: str) -> tuple[CachedRoute, dict[str, A
     return None
 
 
+def _read_and_count(client: Any, key: str, counters: list[str]) -> list[Any]:
+    """`GET key` and `INCR` each counter, in one round trip: what a redis-py pipeline sends, without
+    its objects per call and its retry (a connection error sends the request to DRF's path, which
+    has them): a third of a hit's CPU in front of Django."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command(
+            connection.pack_commands([("GET", key), *(("INCR", c) for c in counters)])
+        )
+        return [connection.read_response() for _ in range(1 + len(counters))]
+    except BaseException:
+        # Replies may be left unread on it.
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+
+
 @dataclass(frozen=True)
 class Hit:
     """A cached body to answer, and the route it was found under."""
@@ -259,11 +278,11 @@ def find_hit(table: _Table, path_info: str, meta: dict[str, Any], user: Any) -> 
         (throttle, counter) for throttle in route.throttles if (counter := throttle.window_counter(who, None))
     ]
     try:
-        pipe = table.redis.pipeline(transaction=False)
-        pipe.get(table.make_key(key))
-        for _, (counter_key, _) in counted:
-            throttling.count_in_window(pipe, counter_key)
-        raw, *counts = pipe.execute()
+        raw, *counts = _read_and_count(
+            table.redis,
+            table.make_key(key),
+            [throttling.counter_key(counter_key, table.make_key) for _, (counter_key, _) in counted],
+        )
     except CACHE_ERRORS:
         # DRF's path counts and reports the cache error as usual.
         return None

@@ -13,6 +13,7 @@ and the request is allowed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import redis
 from django.core.cache import cache
@@ -36,10 +37,11 @@ def precounted(request) -> dict[str, int]:
     return request.META.get(PRECOUNTED, {})
 
 
-def count_in_window(pipe, key: str) -> None:
-    """Add one request's count under `key` to `pipe` (its result is the window's count so far);
-    `start_window` must follow for a count of 1."""
-    pipe.incr(cache.make_key(key))
+def counter_key(key: str, make_key: Callable[[str], str] | None = None) -> str:
+    """The Redis key of the window counter `key`: an `INCR` of it counts one request, its result the
+    window's count so far; `start_window` must follow for a count of 1. `make_key`: the cache's
+    own, when the caller holds it already."""
+    return (make_key or cache.make_key)(key)
 
 
 def start_window(client, key: str, window_seconds: int, count: int) -> None:
@@ -52,13 +54,13 @@ def start_window(client, key: str, window_seconds: int, count: int) -> None:
     """
     if count == 1:
         # The counter outlives its window by a second at most.
-        client.expire(cache.make_key(key), window_seconds + 1)
+        client.expire(counter_key(key), window_seconds + 1)
 
 
 def requests_in_window(key: str, window_seconds: int) -> int:
     """Count one request under `key` (a window's counter) and return the window's count so far."""
     client = get_redis_connection("default")
-    count = int(client.incr(cache.make_key(key)))
+    count = int(client.incr(counter_key(key)))
     start_window(client, key, window_seconds, count)
     return count
 

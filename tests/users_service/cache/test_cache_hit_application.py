@@ -250,3 +250,18 @@ def test_a_route_before_the_cached_ones_keeps_its_paths(application, token, cach
 
     assert shadowed[2] == b"shadowed"
     assert (hit[1]["X-Cache"], django.calls) == ("hit", calls + 1)
+
+
+def test_with_the_cache_down_django_answers_from_the_monolith(
+    token, stoppable_cache, fake_monolith, settings
+):
+    settings.TOKEN_AUTH_CACHE_SECONDS = 60
+    django = RecordingDjango()
+    app = CacheHitApplication(django)
+    assert get(app, CATALOGUE, token)[1]["X-Cache"] == "miss"
+    assert get(app, CATALOGUE, token)[1]["X-Cache"] == "hit"
+    stoppable_cache.stop()
+
+    status, headers, _ = get(app, CATALOGUE, token)
+
+    assert (status, headers["X-Cache"], django.calls) == (200, "miss", 2)
