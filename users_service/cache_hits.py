@@ -49,7 +49,7 @@ from django.urls.resolvers import ResolverMatch
 from django_redis import get_redis_connection
 
 from shared_settings.http_metrics import request_latency
-from shared_settings.middleware import TRACERESPONSE, request_trace
+from shared_settings.middleware import TRACERESPONSE, caller_trace, request_trace
 from users_service import authentication, read_through, throttling
 from users_service.ops import metrics
 from users_service.read_through import CACHE_ERRORS, UNDECODABLE, CachePolicy
@@ -69,7 +69,7 @@ OK = "200 OK"
 
 @dataclass(frozen=True)
 class _ThrottleRequest:
-    """What DRF's throttles (and `request_trace`) read of a request: the user and the WSGI environ."""
+    """What DRF's throttles read of a request: the user and the WSGI environ."""
 
     user: Any
     META: Mapping[str, Any]
@@ -108,9 +108,10 @@ class _Table:
     """What a hit needs that only changes with the settings: built at the first hit, and again
     after a settings change."""
 
-    #: The URLconf's routes in its order, up to the last cached one: (pattern, CachedRoute or None
-    #: for a route that is not answered here: a path it matches goes to Django).
-    routes: tuple[tuple[Any, CachedRoute | None], ...]
+    #: The URLconf's routes in its order, up to the last cached one: (its regex's `search`, its
+    #: pattern, its CachedRoute or None for a route not answered here: a path whose regex it
+    #: matches goes to Django).
+    routes: tuple[tuple[Callable[[str], Any], Any, CachedRoute | None], ...]
     redis: Any
     make_key: Callable[[str], str]
     decode: Callable[[bytes], Any]
@@ -187,10 +188,10 @@ def _headers(security: SecurityMiddleware, secure: bool) -> list[tuple[str, str]
 
 
 def _build_table() -> _Table:
-    routes: list[tuple[Any, CachedRoute | None]] = []
+    routes: list[tuple[Callable[[str], Any], Any, CachedRoute | None]] = []
     for pattern in get_resolver().url_patterns:
-        routes.append((pattern.pattern, _cached_route(pattern)))
-    while routes and routes[-1][1] is None:
+        routes.append((pattern.pattern.regex.search, pattern.pattern, _cached_route(pattern)))
+    while routes and routes[-1][2] is None:
         routes.pop()
     cache = caches["default"]
     security = SecurityMiddleware(_never_called)
@@ -225,10 +226,14 @@ def match_route(table: _Table, path_info: str) -> tuple[CachedRoute, dict[str, A
     if not path_info.startswith("/"):
         return None
     path = path_info[1:]
-    for pattern, route in table.routes:
-        matched = pattern.match(path)
-        if matched is not None:
-            if route is None or matched[0]:
+    # Only the regexes of the routes before it, in order (not Django's `resolve`: per route and
+    # include a match object and a ResolverMatch), then the cached route's converters. Django may
+    # answer a path that a route's regex matches from a later route (a converter refuses it, an
+    # include has no route for it): such a path goes to Django too.
+    for search, pattern, route in table.routes:
+        if search(path) is not None:
+            matched = None if route is None else pattern.match(path)
+            if matched is None or matched[0]:
                 return None
             return route, {**matched[2], **route.default_args}
     return None
@@ -401,5 +406,6 @@ class CacheHitApplication:
             return None
         headers = table.headers[secure].copy()
         headers[table.length_at] = ("Content-Length", str(len(hit.body)))
-        headers[table.trace_at] = (TRACERESPONSE, str(request_trace(_ThrottleRequest(user, environ))))
+        # Never an OpenTelemetry span's here: with tracing on, hits are answered inside Django.
+        headers[table.trace_at] = (TRACERESPONSE, str(caller_trace(environ)))
         return headers, hit.body, hit.route.latency

@@ -16,6 +16,7 @@ from django.test import RequestFactory
 from django.urls import path as route
 from rest_framework.authtoken.models import Token
 
+from events import tracecontext
 from tests.users_service.cache.support import counted, start_counting
 from users_service import cache_keys
 from users_service.cache_hits import CacheHitApplication, cached_routes, match_route
@@ -265,3 +266,23 @@ def test_with_the_cache_down_django_answers_from_the_monolith(
     status, headers, _ = get(app, CATALOGUE, token)
 
     assert (status, headers["X-Cache"], django.calls) == (200, "miss", 2)
+
+
+def test_a_hit_in_front_of_django_names_its_trace_in_the_callers_trace(application, token, cache_redis):
+    app, _ = application
+    cache.set(cache_keys.catalogue("departments"), b'{"kind": "departments"}')
+    get(app, CATALOGUE, token)  # validates the token
+    caller = tracecontext.TraceParent.new()
+    answers = []
+
+    def start_response(status: str, response_headers: list, exc_info: Any = None) -> None:
+        answers.append(dict(response_headers))
+
+    for extra in ({"HTTP_TRACEPARENT": str(caller)}, {}):
+        environ = RequestFactory().get(CATALOGUE, HTTP_AUTHORIZATION=f"Token {token}", **extra).environ
+        app(environ, start_response)
+
+    in_trace, own = (tracecontext.TraceParent.parse(headers["traceresponse"]) for headers in answers)
+    assert [headers["X-Cache"] for headers in answers] == ["hit", "hit"]
+    assert (in_trace.trace_id, in_trace.span_id != caller.span_id) == (caller.trace_id, True)
+    assert own.trace_id != caller.trace_id
