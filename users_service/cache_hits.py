@@ -38,6 +38,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -335,7 +336,7 @@ class CacheHitMiddleware:
 
     def hit(self, request: HttpRequest) -> HttpResponse | None:
         known = remembered_caller(request.META)
-        if known is None:
+        if known is None or not _allowed_host(request):
             return None
         table = cached_routes()
         hit = find_hit(table, request.path_info, request.META, known[0])
@@ -353,9 +354,19 @@ def _never_called(request: HttpRequest) -> HttpResponseBase:
     raise AssertionError("used for its hooks only")
 
 
-class _EnvironScheme(WSGIRequest):
-    """Django's own answer to `is_secure()` (`SECURE_PROXY_SSL_HEADER`, then the WSGI scheme), for
-    an environ, without building the rest of a request."""
+def _allowed_host(request: HttpRequest) -> bool:
+    """Whether the request's host is one of `ALLOWED_HOSTS`; Django answers the others (its 400,
+    logged, when CommonMiddleware asks for the host)."""
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return True
+
+
+class _EnvironRequest(WSGIRequest):
+    """Django's own answers to `is_secure()` (`SECURE_PROXY_SSL_HEADER`, then the WSGI scheme) and
+    `get_host()` (`ALLOWED_HOSTS`), for an environ, without building the rest of a request."""
 
     def __init__(self, environ: dict[str, Any]) -> None:
         self.environ = self.META = environ
@@ -397,7 +408,10 @@ class CacheHitApplication:
         path_info = environ.get("PATH_INFO") or "/"
         if not path_info.isascii():
             return None
-        secure = _EnvironScheme(environ).is_secure()
+        request = _EnvironRequest(environ)
+        if not _allowed_host(request):
+            return None
+        secure = request.is_secure()
         table = cached_routes()
         if table.ssl_redirect and not secure:
             return None  # Django redirects it (or serves it, if it is exempt)

@@ -286,3 +286,14 @@ def test_a_hit_in_front_of_django_names_its_trace_in_the_callers_trace(applicati
     assert [headers["X-Cache"] for headers in answers] == ["hit", "hit"]
     assert (in_trace.trace_id, in_trace.span_id != caller.span_id) == (caller.trace_id, True)
     assert own.trace_id != caller.trace_id
+
+
+def test_a_host_not_allowed_gets_djangos_400(application, token, cache_redis):
+    app, django = application
+    cache.set(cache_keys.catalogue("departments"), b'{"kind": "departments"}')
+    get(app, CATALOGUE, token)  # validates the token
+    calls = django.calls
+
+    status, _, _ = get(app, CATALOGUE, token, HTTP_HOST="evil.example")
+
+    assert (status, django.calls) == (400, calls + 1)
