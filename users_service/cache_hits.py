@@ -123,6 +123,8 @@ class _Table:
     trace_at: int
     #: (cache name) -> its hit counter's series.
     hit_counters: dict[str, Any]
+    #: What `get_host()` read of the requests whose host it allowed.
+    allowed_hosts: set[tuple[Any, ...]]
 
 
 _table: _Table | None = None
@@ -209,6 +211,7 @@ def _build_table() -> _Table:
         length_at=names.index("Content-Length"),
         trace_at=names.index(TRACERESPONSE),
         hit_counters={},
+        allowed_hosts=set(),
     )
 
 
@@ -336,9 +339,11 @@ class CacheHitMiddleware:
 
     def hit(self, request: HttpRequest) -> HttpResponse | None:
         known = remembered_caller(request.META)
-        if known is None or not _allowed_host(request):
+        if known is None:
             return None
         table = cached_routes()
+        if not _allowed_host(table, request):
+            return None
         hit = find_hit(table, request.path_info, request.META, known[0])
         if hit is None:
             return None
@@ -354,13 +359,25 @@ def _never_called(request: HttpRequest) -> HttpResponseBase:
     raise AssertionError("used for its hooks only")
 
 
-def _allowed_host(request: HttpRequest) -> bool:
-    """Whether the request's host is one of `ALLOWED_HOSTS`; Django answers the others (its 400,
-    logged, when CommonMiddleware asks for the host)."""
+#: What `HttpRequest.get_host()` reads of the environ.
+_HOST_KEYS = ("HTTP_X_FORWARDED_HOST", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "HTTP_X_FORWARDED_PORT")
+#: Allowed hosts remembered per settings at most (a Host's port is not checked: each is another).
+MAX_ALLOWED_HOSTS = 64
+
+
+def _allowed_host(table: _Table, request: HttpRequest) -> bool:
+    """Whether the request's host is one of `ALLOWED_HOSTS`, as Django's `get_host()` says (once
+    per host and settings); Django answers the others (its 400, logged, when CommonMiddleware asks
+    for the host)."""
+    seen = tuple(map(request.META.get, _HOST_KEYS))
+    if seen in table.allowed_hosts:
+        return True
     try:
         request.get_host()
     except DisallowedHost:
         return False
+    if len(table.allowed_hosts) < MAX_ALLOWED_HOSTS:
+        table.allowed_hosts.add(seen)
     return True
 
 
@@ -409,10 +426,10 @@ class CacheHitApplication:
         if not path_info.isascii():
             return None
         request = _EnvironRequest(environ)
-        if not _allowed_host(request):
+        table = cached_routes()
+        if not _allowed_host(table, request):
             return None
         secure = request.is_secure()
-        table = cached_routes()
         if table.ssl_redirect and not secure:
             return None  # Django redirects it (or serves it, if it is exempt)
         hit = find_hit(table, path_info, environ, user)
