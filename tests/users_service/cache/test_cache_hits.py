@@ -168,3 +168,10 @@ def test_a_hit_names_its_trace_in_the_callers_trace(
     new_trace = tracecontext.TraceParent.parse(own["traceresponse"])
     assert new_trace is not None
     assert new_trace.trace_id != caller.trace_id
+
+
+def test_a_host_not_allowed_gets_djangos_400(api_client, cache_redis, fake_monolith, remembered, monkeypatch):
+    api_client.get(CATALOGUE)
+    views_must_not_run(monkeypatch)
+
+    assert api_client.get(CATALOGUE, HTTP_HOST="evil.example").status_code == 400
