@@ -151,19 +151,25 @@ class OutboxRelay:
     def _publish_round(self, rows: Sequence[OutboxEvent], outcome: _Attempts) -> None:
         """One publish_batch per 10 rows (or 256 KiB), several in flight. The rows' envelopes were
         validated when they were written (`outbox_write`): each is encoded once, here, and that text
-        is both what the batch is sized on and what SNS carries."""
+        is both what the batch is sized on and what SNS carries. Entries are known by the envelope's
+        `event_id` (the row's, as text: no UUID is formatted per row)."""
         envelopes = [Envelope(**row.envelope) for row in rows]
         messages = [envelope.to_json() for envelope in envelopes]
         slices = batch_slices([entry_size(message) for message in messages])
-        chunks = [rows[part] for part in slices]
-        traceparents = {str(row.event_id): row.traceparent for row in rows if row.traceparent}
+        traceparents = {
+            envelope.event_id: row.traceparent
+            for envelope, row in zip(envelopes, rows, strict=True)
+            if row.traceparent
+        }
         futures = [
             self._pool.submit(
                 self.publisher.publish_batch, envelopes[part], traceparents, messages=messages[part]
             )
             for part in slices
         ]
-        for chunk, future in zip(chunks, futures, strict=True):
+        log_each = log.isEnabledFor(logging.INFO)
+        for part, future in zip(slices, futures, strict=True):
+            chunk = rows[part]
             for row in chunk:
                 outcome.attempts[row.pk] += 1
             try:
@@ -174,15 +180,19 @@ class OutboxRelay:
                 for row in chunk:
                     outcome.errors[row.pk] = f"{type(exc).__name__}: {exc}"
                 continue
-            by_event_id = {str(row.event_id): row for row in chunk}
+            by_event_id = {
+                envelope.event_id: row for envelope, row in zip(envelopes[part], chunk, strict=True)
+            }
             outcome.published.update(by_event_id[event_id].pk for event_id in result.published)
-            for event_id in result.published:
-                row = by_event_id[event_id]
-                log.info(
-                    "outbox: %s published",
-                    row.event_type,
-                    extra={"event_id": event_id, **_trace_fields(row)},
-                )
+            if log_each:
+                # One line per event (docs/tracing.md: found by event_id, trace_id and user_id).
+                for event_id in result.published:
+                    row = by_event_id[event_id]
+                    log.info(
+                        "outbox: %s published",
+                        row.event_type,
+                        extra={"event_id": event_id, **_trace_fields(row)},
+                    )
             for event_id, error in result.failed.items():
                 row = by_event_id[event_id]
                 outcome.errors[row.pk] = error
