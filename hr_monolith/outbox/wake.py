@@ -51,15 +51,29 @@ def announce_outbox_write(using: str = "default") -> None:
         return
     connection = connections[using]
     if connection.vendor == "postgresql":
+        # Once per transaction: PostgreSQL folds them anyway, and a burst of a thousand creates
+        # in one transaction sent a thousand NOTIFY statements. The mark is an on-commit no-op,
+        # so a savepoint rolled back (which takes its NOTIFY back) takes the mark back too.
+        if _pending_on_commit(connection, _notified):
+            return
         with connection.cursor() as cursor:
             cursor.execute(f"NOTIFY {CHANNEL}")
+        transaction.on_commit(_notified, using=using)
         return
     if not settings.RELAY_WAKE_REDIS_URL:
         return
-    if any(callback is _publish_nudge for _, callback, _ in connection.run_on_commit):
+    if _pending_on_commit(connection, _publish_nudge):
         return
     # robust: a failed nudge is logged by Django and never undoes or fails the committed change.
     transaction.on_commit(_publish_nudge, using=using, robust=True)
+
+
+def _pending_on_commit(connection: BaseDatabaseWrapper, callback: object) -> bool:
+    return any(pending is callback for _, pending, _ in connection.run_on_commit)
+
+
+def _notified() -> None:
+    """Marks a transaction that has sent its NOTIFY (run on commit, does nothing)."""
 
 
 #: The writer's Redis client per URL, made on the first nudge (a pool, shared by threads).

@@ -241,3 +241,36 @@ def test_notify_comes_with_the_commit_only():
         assert wake.wait(stop, 30) is True
     finally:
         wake.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_notify_statement_per_transaction():
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        for i in range(3):
+            create_user(i)
+    assert sum(query["sql"].startswith("NOTIFY") for query in queries.captured_queries) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_write_after_a_rolled_back_savepoint_notifies_again():
+    class RolledBack(Exception):
+        pass
+
+    wake = PostgresWake()
+    stop = threading.Event()
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    create_user(1)  # its NOTIFY goes with the savepoint
+                    raise RolledBack
+            except RolledBack:
+                pass
+            create_user(2)
+        assert wake.wait(stop, 30) is True
+    finally:
+        wake.close()
