@@ -37,7 +37,8 @@ APPLIED_TYPES = (*sorted(types.USER_SNAPSHOT_TYPES), types.USER_ERASED)
 #: Fields compared between a monolith user and its read-model row.
 COMPARED = ("email", "first_name", "last_name", "is_active", "version")
 #: Settings that make recovery fast enough to test: a received message comes back after 5 s, the
-#: relay and the bridge retry within 2 s, and the bridge polls briefly.
+#: relay and the bridge retry within 2 s (a lost wake-up of the relay within 1 s), and the bridge
+#: polls briefly.
 FAST_RECOVERY = {
     "EVENTS_VISIBILITY_TIMEOUT": "5",
     "BRIDGE_HEARTBEAT_SECONDS": "2",
@@ -45,6 +46,7 @@ FAST_RECOVERY = {
     "BRIDGE_MAX_BACKOFF_SECONDS": "2",
     "RELAY_MAX_BACKOFF": "2",
     "RELAY_POLL_INTERVAL": "0.05",
+    "RELAY_WAKE_POLL_INTERVAL": "1",
     "LOG_LEVEL": "INFO",
 }
 #: No web monolith runs here: a resources warm fails at once (and retries) instead of calling whatever

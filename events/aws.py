@@ -11,6 +11,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from events.query_body import encode_query_body_before_signing
+
 #: Errors of an SNS/SQS call that may go away by themselves (network, throttling, the service
 #: down). A server dying mid-response leaves an empty body: botocore then raises
 #: ResponseParserError, which is not a BotoCoreError.
@@ -55,10 +57,13 @@ def client(service: str, settings: AwsSettings, **config: Any) -> Any:
             "aws_access_key_id": settings.access_key_id,
             "aws_secret_access_key": settings.secret_access_key or "",
         }
-    return boto3.session.Session().client(
+    aws_client = boto3.session.Session().client(
         service,
         endpoint_url=settings.endpoint_url,
         region_name=settings.region,
         config=Config(**options),
         **credentials,
     )
+    # SNS speaks the query protocol: its body is form-encoded once, fast (events/query_body.py).
+    aws_client.meta.events.register("before-sign", encode_query_body_before_signing)
+    return aws_client

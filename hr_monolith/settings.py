@@ -64,6 +64,9 @@ RELAY_POLL_INTERVAL = env.float("RELAY_POLL_INTERVAL", default=0.2)
 # when RELAY_WAKE_REDIS_URL is set); the poll interval stays the fallback. Off: poll only.
 RELAY_WAKE = env.bool("RELAY_WAKE", default=True)
 RELAY_WAKE_REDIS_URL = env.redis_url("RELAY_WAKE_REDIS_URL", default="", also=("",))
+# The idle poll while the relay is woken on commit (LISTEN or a Redis subscription in place): only
+# a lost wake-up waits for it. Without a live wake-up the relay polls every RELAY_POLL_INTERVAL.
+RELAY_WAKE_POLL_INTERVAL = env.float("RELAY_WAKE_POLL_INTERVAL", default=5.0)
 # publish_batch calls in flight at once, and the cap of the backoff while SNS refuses (seconds).
 RELAY_MAX_IN_FLIGHT = env.int("RELAY_MAX_IN_FLIGHT", default=4)
 RELAY_MAX_BACKOFF = env.float("RELAY_MAX_BACKOFF", default=30.0)

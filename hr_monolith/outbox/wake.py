@@ -2,8 +2,10 @@
 its next poll.
 
 The writer announces each transaction that wrote outbox rows; the relay waits for an announcement
-with its poll interval as the timeout, so a lost announcement (relay reconnecting, Redis down)
-costs at most one poll interval, never an event:
+with a poll interval as the timeout, so a lost announcement costs at most one poll interval, never
+an event. While the relay listens, that interval is the long RELAY_WAKE_POLL_INTERVAL (an idle
+relay then wakes a few times a minute, not five times a second); while it cannot (reconnecting,
+Redis down) it polls every RELAY_POLL_INTERVAL:
 
 - PostgreSQL: `NOTIFY` in the writer's own transaction. PostgreSQL delivers it only if and when
   the transaction commits, folds the notifications of one transaction into one, and the relay
@@ -49,15 +51,29 @@ def announce_outbox_write(using: str = "default") -> None:
         return
     connection = connections[using]
     if connection.vendor == "postgresql":
+        # Once per transaction: PostgreSQL folds them anyway, and a burst of a thousand creates
+        # in one transaction sent a thousand NOTIFY statements. The mark is an on-commit no-op,
+        # so a savepoint rolled back (which takes its NOTIFY back) takes the mark back too.
+        if _pending_on_commit(connection, _notified):
+            return
         with connection.cursor() as cursor:
             cursor.execute(f"NOTIFY {CHANNEL}")
+        transaction.on_commit(_notified, using=using)
         return
     if not settings.RELAY_WAKE_REDIS_URL:
         return
-    if any(callback is _publish_nudge for _, callback, _ in connection.run_on_commit):
+    if _pending_on_commit(connection, _publish_nudge):
         return
     # robust: a failed nudge is logged by Django and never undoes or fails the committed change.
     transaction.on_commit(_publish_nudge, using=using, robust=True)
+
+
+def _pending_on_commit(connection: BaseDatabaseWrapper, callback: object) -> bool:
+    return any(pending is callback for _, pending, _ in connection.run_on_commit)
+
+
+def _notified() -> None:
+    """Marks a transaction that has sent its NOTIFY (run on commit, does nothing)."""
 
 
 #: The writer's Redis client per URL, made on the first nudge (a pool, shared by threads).
@@ -78,12 +94,16 @@ def _publish_nudge() -> None:
     try:
         _nudge_redis(settings.RELAY_WAKE_REDIS_URL).publish(CHANNEL, b"")
     except redis.RedisError as exc:
-        # Not an error of the change: the relay's poll picks the row up within RELAY_POLL_INTERVAL.
+        # Not an error of the change: the relay's poll picks the row up (RELAY_WAKE_POLL_INTERVAL).
         log.warning("outbox: could not nudge the relay over Redis (%s); it will poll", type(exc).__name__)
 
 
 class OutboxWake(Protocol):
-    """How the relay waits while the outbox is empty."""
+    """How the relay waits while the outbox is empty. `listening`: a commit would wake it now (the
+    LISTEN or the subscription is in place), so the relay may poll seldom."""
+
+    @property
+    def listening(self) -> bool: ...
 
     def wait(self, stop: threading.Event, timeout: float) -> bool:
         """Return when a write was announced (True), or after `timeout` or once `stop` is set (False)."""
@@ -93,6 +113,8 @@ class OutboxWake(Protocol):
 
 class PollWake:
     """No announcements: sleep the poll interval (or until `stop`)."""
+
+    listening = False
 
     def wait(self, stop: threading.Event, timeout: float) -> bool:
         stop.wait(timeout)
@@ -111,6 +133,10 @@ class PostgresWake:
         self.using = using
         self._wrapper: BaseDatabaseWrapper | None = None
         self._listen()
+
+    @property
+    def listening(self) -> bool:
+        return self._wrapper is not None
 
     def _listen(self) -> None:
         try:
@@ -156,6 +182,10 @@ class RedisWake:
         self.url = url
         self._pubsub: redis.client.PubSub | None = None
         self._subscribe()
+
+    @property
+    def listening(self) -> bool:
+        return self._pubsub is not None
 
     def _subscribe(self) -> None:
         try:

@@ -72,6 +72,7 @@ class Command(BaseCommand):
                     poll_interval=settings.RELAY_POLL_INTERVAL,
                     wake=wake,
                     on_pass=Liveness(settings.LIVENESS_FILE).beat,
+                    wake_poll_interval=settings.RELAY_WAKE_POLL_INTERVAL,
                 )
             finally:
                 wake.close()
