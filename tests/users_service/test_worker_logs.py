@@ -14,8 +14,9 @@ from celery import Celery
 
 from events import types
 from shared_settings.logs import TASK_RECEIVED_LOGGER, logging_config
+from tests.broker import start_events_worker
 from tests.users_service.events import new_user_id, user_state_event
-from tests.users_service.test_real_worker import TASK, _worker, wait_succeeded
+from tests.users_service.test_real_worker import TASK, wait_succeeded
 from users_service.queues import EVENTS
 
 TASK_DONE_LOGGER = "celery.app.trace"
@@ -55,7 +56,7 @@ def test_a_worker_logs_one_line_per_task_with_its_ids(worker_env, redis_url, tmp
     client.conf.update(task_serializer="json", accept_content=["json"])
     envelope = user_state_event(new_user_id(), 1, types.USER_CREATED)
     task_id = f"{envelope['event_id']}:{TASK}"
-    worker = _worker("logs-worker", dict(worker_env, LOG_LEVEL="INFO"), tmp_path / "log")
+    worker = start_events_worker("logs-worker", dict(worker_env, LOG_LEVEL="INFO"), tmp_path / "log")
     try:
         client.send_task(TASK, args=[envelope], task_id=task_id, queue=EVENTS.queue)
         wait_succeeded(worker, task_id)

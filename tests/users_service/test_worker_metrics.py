@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from events import types
+from tests.broker import start_events_worker
 from tests.users_service.events import new_user_id, user_state_event
-from tests.users_service.test_real_worker import TASK, _worker, wait_succeeded
+from tests.users_service.test_real_worker import TASK, wait_succeeded
 from users_service.ops import metrics
 from users_service.queues import EVENTS
 
@@ -22,7 +23,7 @@ def test_a_worker_child_counts_into_the_web_metrics(worker_env, celery_broker, t
     from users_service.celery import app
 
     before = metrics.snapshot()
-    worker = _worker("metrics-worker", worker_env, tmp_path / "log")
+    worker = start_events_worker("metrics-worker", worker_env, tmp_path / "log")
     try:
         envelope = user_state_event(new_user_id(), 1, types.USER_CREATED)
         task_id = f"{envelope['event_id']}:{TASK}"
