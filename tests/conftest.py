@@ -167,3 +167,22 @@ def postgres_database_url(postgres_provider) -> Iterator[str]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def spans():
+    """OpenTelemetry on for the test (shared_settings/tracing.py), spans kept in memory."""
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared_settings import tracing
+
+    exporter = InMemorySpanExporter()
+    assert tracing.configure_tracing(exporter=exporter, force=True)
+    yield exporter
+    for instrumentor in (DjangoInstrumentor, CeleryInstrumentor, BotocoreInstrumentor, RedisInstrumentor):
+        instrumentor().uninstrument()
+    tracing._configured = False

@@ -108,25 +108,6 @@ def test_an_email_in_a_log_message_is_masked():
     assert "Adaline" not in lines.text
 
 
-@pytest.fixture
-def spans():
-    """OpenTelemetry on for the test (shared_settings/tracing.py), spans kept in memory."""
-    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
-    from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from shared_settings import tracing
-
-    exporter = InMemorySpanExporter()
-    assert tracing.configure_tracing(exporter=exporter, force=True)
-    yield exporter
-    for instrumentor in (DjangoInstrumentor, CeleryInstrumentor, BotocoreInstrumentor, RedisInstrumentor):
-        instrumentor().uninstrument()
-    tracing._configured = False
-
-
 def test_with_tracing_on_the_request_span_is_the_parent_of_the_events_next_hop(
     spans, clerk_client, sns, sqs, topology
 ):

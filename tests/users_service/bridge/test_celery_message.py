@@ -34,25 +34,6 @@ def test_each_routed_task_is_published_as_send_task_would(event_type, celery_bro
         assert envelope.payload.get("email", "@") not in got["headers"]["argsrepr"]
 
 
-@pytest.fixture
-def spans():
-    """OpenTelemetry on for the test (shared_settings/tracing.py), spans kept in memory."""
-    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
-    from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from shared_settings import tracing
-
-    exporter = InMemorySpanExporter()
-    assert tracing.configure_tracing(exporter=exporter, force=True)
-    yield exporter
-    for instrumentor in (DjangoInstrumentor, CeleryInstrumentor, BotocoreInstrumentor, RedisInstrumentor):
-        instrumentor().uninstrument()
-    tracing._configured = False
-
-
 def test_with_tracing_on_each_task_header_names_celerys_publish_span_under_the_events_span(
     spans, celery_broker
 ):

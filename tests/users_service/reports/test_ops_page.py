@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from devstack.processes import free_port
+from devstack.processes import free_port, wait_until
 from events import types
 from events.aws import client
 from events.topology import TopologyNames, ensure_topology
@@ -276,10 +276,18 @@ def test_worker_status_names_a_running_worker_by_its_role(
     settings.CELERY_BROKER_URL = redis_url
     monkeypatch.setattr(app.conf, "broker_url", redis_url)
     worker = start_events_worker("events-worker", worker_env, tmp_path)
+    answers: list[dashboard.WorkerStatus] = []
     try:
-        status = dashboard._ping_workers()
+        # "ready." comes a moment before the worker listens to broadcasts, and a busy machine may
+        # delay its reply past one ping's second: ask again until it answers.
+        wait_until(
+            lambda: answers.append(dashboard._ping_workers()) or answers[-1].nodes.get("events"),
+            timeout=60,
+            what="the events worker's answer to the page's ping",
+        )
     finally:
         worker.stop()
+    status = answers[-1]
     assert status.error == ""
     assert [node.split("@")[0] for node in status.nodes["events"]] == ["events"]
     assert status.roles_down == ["cache", "reports"]
