@@ -151,11 +151,11 @@ def test_sqs_depths_count_the_queue_and_the_dlq(aws):
     assert dashboard.sqs_depths() == dashboard.QueueDepths(waiting=3, in_flight=0, dead_letters=1)
 
 
-def test_worker_status_says_which_roles_have_no_worker_and_keeps_the_answer(redis_url, settings):
+def test_worker_status_says_which_roles_have_no_worker_and_keeps_the_answer(
+    redis_url, settings, point_celery
+):
     settings.CELERY_BROKER_URL = redis_url
-    from users_service.celery import app
-
-    app.conf.broker_url = redis_url
+    point_celery(redis_url)
     cache.delete(cache_keys.ops_worker_status())
     status = dashboard.worker_status()
     assert status.error == ""
@@ -248,12 +248,10 @@ def test_ops_page_renders_with_every_part_down(staff_client, no_sqs, no_monolith
         assert "unknown" in page[start : page.index("</div>\n    </div>", start)], name
 
 
-def test_worker_status_gives_up_on_a_broker_that_stops_answering(redis_url, settings, monkeypatch):
-    from users_service.celery import app
-
+def test_worker_status_gives_up_on_a_broker_that_stops_answering(redis_url, settings, point_celery):
     broker = StalledBroker()
     settings.CELERY_BROKER_URL = broker.url
-    monkeypatch.setattr(app.conf, "broker_url", broker.url)
+    point_celery(broker.url)
     outcome: list[dashboard.WorkerStatus] = []
     asking = threading.Thread(target=lambda: outcome.append(dashboard._ping_workers()), daemon=True)
     try:
@@ -268,13 +266,12 @@ def test_worker_status_gives_up_on_a_broker_that_stops_answering(redis_url, sett
 
 
 def test_worker_status_names_a_running_worker_by_its_role(
-    worker_env, redis_url, settings, monkeypatch, tmp_path
+    worker_env, redis_url, settings, point_celery, tmp_path
 ):
-    # The page's own connection (with its socket timeout) still hears a real worker's answer.
-    from users_service.celery import app
-
+    # The page's own connection (with its socket timeout) still hears a real worker's answer. The
+    # app's pools are pointed at this test's broker too: the ping's request goes out through them.
     settings.CELERY_BROKER_URL = redis_url
-    monkeypatch.setattr(app.conf, "broker_url", redis_url)
+    point_celery(redis_url)
     worker = start_events_worker("events-worker", worker_env, tmp_path)
     answers: list[dashboard.WorkerStatus] = []
     try:
