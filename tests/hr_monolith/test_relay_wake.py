@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import threading
+import time
 
 import pytest
 import redis
@@ -81,9 +82,12 @@ class RelayThread:
 
     def __exit__(self, *exc_info) -> None:
         self.stop.set()
-        # Wake the wait in hand rather than wait out a long poll.
-        self.wake_up()
-        self.thread.join(30)
+        # Wake the wait in hand rather than wait out a long poll; again until the thread ends, as a
+        # nudge sent just before the relay entered its wait is not seen by that wait.
+        deadline = time.monotonic() + 30
+        while self.thread.is_alive() and time.monotonic() < deadline:
+            self.wake_up()
+            self.thread.join(0.2)
         self.relay.close()
         self.wake.close()
         assert not self.thread.is_alive()
