@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -134,3 +135,17 @@ def start_worker(
         raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
     reset_times(broker_url)
     return worker
+
+
+def solo_worker(app: Any, queue: str) -> Any:
+    """A quiet in-process worker of `app` on `queue`, solo pool (one task at a time), for a profile."""
+    return app.Worker(
+        pool="solo",
+        concurrency=1,
+        queues=[queue],
+        loglevel="WARNING",
+        without_gossip=True,
+        without_mingle=True,
+        without_heartbeat=True,
+        quiet=True,
+    )

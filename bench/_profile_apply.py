@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._celery_workers import solo_worker
 from bench._databases import BenchDatabases
 from devstack.processes import free_port
 from devstack.redis import RedisServer
@@ -96,16 +97,7 @@ def drain(count: int, *, profiler: cProfile.Profile | None = None) -> float:
 
     signals.task_postrun.connect(_count, weak=False)
     state.should_stop = state.should_terminate = None  # the last drain's warm shutdown
-    worker = app.Worker(
-        pool="solo",
-        concurrency=1,
-        queues=["events"],
-        loglevel="WARNING",
-        without_gossip=True,
-        without_mingle=True,
-        without_heartbeat=True,
-        quiet=True,
-    )
+    worker = solo_worker(app, "events")
     started = time.process_time()
     if profiler is not None:
         profiler.enable()

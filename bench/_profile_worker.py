@@ -26,7 +26,15 @@ import sys
 import time
 from typing import Any
 
-from bench._celery_workers import publish, reset_times, start_redis, start_worker, task_times, wait
+from bench._celery_workers import (
+    publish,
+    reset_times,
+    solo_worker,
+    start_redis,
+    start_worker,
+    task_times,
+    wait,
+)
 from bench.common import cpu_seconds, log
 from devstack.processes import wait_until
 
@@ -81,16 +89,7 @@ def profile_in_process(broker_url: str, tasks: int) -> str:
         if done[0] == tasks:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    worker = app.Worker(
-        pool="solo",
-        concurrency=1,
-        queues=[QUEUE],
-        loglevel="WARNING",
-        without_gossip=True,
-        without_mingle=True,
-        without_heartbeat=True,
-        quiet=True,
-    )
+    worker = solo_worker(app, QUEUE)
     profiler = cProfile.Profile()
     started = time.process_time()
     profiler.enable()
