@@ -1,8 +1,10 @@
-"""Real events workers for tests, a broker that stalls, and what the broker shows of their tasks:
-the ones a worker holds (reserved, not acked yet)."""
+"""Real events workers for tests, brokers that stall (a fake one, and a proxy to a real Redis that
+stalls at one command), and what the broker shows of their tasks: the ones a worker holds
+(reserved, not acked yet)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from pathlib import Path
@@ -102,3 +104,33 @@ class StalledBroker:
         self.server.close()
         for connection in self.connections:
             connection.close()
+
+
+class StallingProxy(StalledBroker):
+    """A proxy to a real Redis that passes everything through until a client sends `command` (say
+    PUBLISH); from then on that connection gets no answer, ever: a broker that stalls midway, after
+    the connection's set-up and the first commands went through."""
+
+    def __init__(self, target: str, command: bytes) -> None:
+        self.target = redis.Redis.from_url(target).connection_pool.connection_kwargs
+        self.command = command.upper()
+        self.stalled = threading.Event()
+        super().__init__()
+
+    def _answer(self, connection: socket.socket) -> None:
+        upstream = socket.create_connection((self.target["host"], self.target["port"]))
+        self.connections.append(upstream)
+        threading.Thread(target=self._pass_back, args=(upstream, connection), daemon=True).start()
+        buffer = b""
+        while data := connection.recv(65536):
+            names, buffer = self._commands(buffer + data)
+            if self.command in names:
+                self.stalled.set()
+                return self._hold(connection)
+            upstream.sendall(data)
+
+    @staticmethod
+    def _pass_back(upstream: socket.socket, connection: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := upstream.recv(65536):
+                connection.sendall(data)

@@ -269,7 +269,7 @@ def test_worker_status_names_a_running_worker_by_its_role(
     worker_env, redis_url, settings, point_celery, tmp_path
 ):
     # The page's own connection (with its socket timeout) still hears a real worker's answer. The
-    # app's pools are pointed at this test's broker too: the ping's request goes out through them.
+    # app is pointed at this test's broker as a whole, as the page's settings are.
     settings.CELERY_BROKER_URL = redis_url
     point_celery(redis_url)
     worker = start_events_worker("events-worker", worker_env, tmp_path)
