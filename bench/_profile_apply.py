@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._celery_workers import solo_worker
 from bench._databases import BenchDatabases
 from devstack.processes import free_port
 from devstack.redis import RedisServer
@@ -84,6 +83,9 @@ def drain(count: int, *, profiler: cProfile.Profile | None = None) -> float:
     from celery import signals
     from celery.worker import state
 
+    # Imported here, once `service_env` has set the database: importing bench._celery_workers reads
+    # the users service's settings module, and its DATABASES then stays SQLite for this process.
+    from bench._celery_workers import solo_worker
     from bench.worker_apply import events, publish
     from users_service.celery import app
 
