@@ -6,7 +6,7 @@ plain comparisons between a row's own fields and constants that was the larger p
 employee create's CPU. The database constraint is the same one Django declares (same migration);
 only the pre-save validation changes, and it answers as `Q.check` does: SQL's three-valued logic,
 an unknown (NULL) result passing, as the database's CHECK lets it pass. A condition with anything
-else (a transform, a join, an expression, values of different types) is checked by the database,
+else (a transform, a join, an expression, text, values of different types) is checked by the database,
 as Django does.
 """
 
@@ -55,6 +55,8 @@ def _compare(lookup: str, left: Any, right: Any) -> bool | None:
     if left is None or right is None:
         return None
     if type(left) is not type(right):  # the database's casts and Python's may differ
+        raise _NotInPython(lookup)
+    if isinstance(left, str):  # the database compares text by its collation
         raise _NotInPython(lookup)
     return _COMPARISONS[lookup](left, right)
 

@@ -90,6 +90,17 @@ def test_a_condition_python_does_not_evaluate_is_checked_by_the_database():
     assert [sql for sql in statements(captured) if "_check" in sql]
 
 
+def test_a_comparison_of_text_is_left_to_the_databases_collation():
+    constraint = PythonCheckConstraint(
+        condition=models.Q(first_name__lt=models.F("last_name")),
+        name="first_before_last",
+        violation_error_message="no",
+    )
+    with CaptureQueriesContext(connection) as captured:
+        constraint.validate(User, User(first_name="A", last_name="B"))
+    assert [sql for sql in statements(captured) if "_check" in sql]
+
+
 def test_the_database_still_enforces_the_rule():
     user = User(email="ada@example.com", first_name="A", last_name="L", start_date=DAY, end_date=DATES[1])
     with pytest.raises(IntegrityError), transaction.atomic():
