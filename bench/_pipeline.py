@@ -4,6 +4,7 @@ and the read model they fill, read straight from its database."""
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -63,9 +64,12 @@ class Pipeline:
         manage("hr", "migrate", "--noinput", env=self.env)
         manage("users", "migrate", "--noinput", env=self.env)
 
-    def start(self, commands: dict[str, list[str]]) -> None:
+    def start(self, commands: dict[str, list[str]], env: dict[str, dict[str, str]] | None = None) -> None:
+        """Start each named command with the stack's environment (and `env[name]` on top of it)."""
         for name, command in commands.items():
-            process = ManagedProcess(name, command, log_dir=self.workdir / "log", env=self.env, cwd=BASE_DIR)
+            process_env = {**self.env, **(env or {}).get(name, {})}
+            log_dir = self.workdir / "log"
+            process = ManagedProcess(name, command, log_dir=log_dir, env=process_env, cwd=BASE_DIR)
             self.processes.append(process.start())
 
     def pids(self) -> dict[str, int]:
@@ -115,6 +119,17 @@ def pipeline(
         for process in reversed(processes):
             process.stop()
         databases.drop()
+
+
+def monolith_in_process(env: dict[str, str], **overrides: str) -> None:
+    """Set this process up as the monolith's process of the stack `env` (its databases, its log level,
+    every setting the stack's processes get), with `overrides` on top, and Django with it."""
+    os.environ.update(env)
+    os.environ.update(overrides)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "hr_monolith.settings"
+    import django
+
+    django.setup()
 
 
 def _epoch(value: Any) -> float:

@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._celery_workers import solo_worker
 from bench._databases import BenchDatabases
 from devstack.processes import free_port
 from devstack.redis import RedisServer
@@ -45,7 +44,14 @@ STAGES = (
     ),
     ("    of which close_old_connections", r"django/db/__init__.py:close_old_connections$"),
     ("    of which bind task context", r"users_service/celery.py:_bind_task_context$"),
-    ("  signal task_postrun (handlers)", r"users_service/celery.py:_unbind_task_context$"),
+    (
+        "  signal task_postrun (handlers)",
+        r"users_service/celery.py:_(release_database_connections|unbind_task_context)$",
+    ),
+    (
+        "  connection health check (SELECT 1)",
+        r"django/db/backends/base/base.py:close_if_health_check_failed$",
+    ),
     ("  signal task_success (queued->applied metric)", r"users_service/ops/signals.py:observe_applied$"),
     ("  task body (directory.apply_user_event)", r"users_service/directory/tasks.py:apply_user_event$"),
     ("    service apply_user_event", r"users_service/directory/services.py:apply_user_event$"),
@@ -84,6 +90,9 @@ def drain(count: int, *, profiler: cProfile.Profile | None = None) -> float:
     from celery import signals
     from celery.worker import state
 
+    # Imported here, once `service_env` has set the database: importing bench._celery_workers reads
+    # the users service's settings module, and its DATABASES then stays SQLite for this process.
+    from bench._celery_workers import solo_worker
     from bench.worker_apply import events, publish
     from users_service.celery import app
 

@@ -21,7 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench._events import user_envelope
-from bench._pipeline import Pipeline, ReadModel, bridge_command, pipeline, relay_command, users_worker_command
+from bench._pipeline import (
+    Pipeline,
+    ReadModel,
+    bridge_command,
+    monolith_in_process,
+    pipeline,
+    relay_command,
+    users_worker_command,
+)
 from bench._sqs import SqsDrain
 from bench.common import CpuMeter, emit, log, percentile, result
 from events import types
@@ -40,7 +48,10 @@ RELAYS = int(os.environ.get("E2E_RELAYS", "1"))
 WORKER_CONCURRENCY = int(os.environ.get("E2E_WORKER_CONCURRENCY", "4"))
 WORKER_POOL = os.environ.get("E2E_WORKER_POOL", "threads")
 RELAY_POLL_INTERVAL = os.environ.get("E2E_RELAY_POLL_INTERVAL", "0.01")
-WORKER_LOGLEVEL = os.environ.get("E2E_WORKER_LOGLEVEL", "INFO")
+#: Every process logs at WARNING. The workers' level is their LOG_LEVEL (the service's logging
+#: replaces Celery's, so `--loglevel` alone does not change it); INFO adds a line per task.
+LOG_LEVEL = "WARNING"
+WORKER_LOGLEVEL = os.environ.get("E2E_WORKER_LOGLEVEL", LOG_LEVEL)
 #: The read model's queue only. `user.created` also fans out `resources.warm` on `cache`, which
 #: calls the monolith's web process (not part of this bench): consumed here, every warm failed
 #: and retried with backoff, and those retries took half the workers' CPU. The bridge still
@@ -82,7 +93,9 @@ def start_pipeline(stack: Pipeline) -> None:
     """Relay(s), one bridge and the workers, as real processes."""
     commands = {f"hr-relay-{index}": relay_command() for index in range(RELAYS)}
     commands["users-bridge"] = bridge_command()
+    workers_env: dict[str, dict[str, str]] = {}
     for index in range(WORKER_PROCESSES):
+        workers_env[f"users-worker-{index}"] = {"LOG_LEVEL": WORKER_LOGLEVEL}
         commands[f"users-worker-{index}"] = users_worker_command(
             pool=WORKER_POOL,
             concurrency=WORKER_CONCURRENCY,
@@ -91,19 +104,13 @@ def start_pipeline(stack: Pipeline) -> None:
             hostname=f"bench{index}@%h",
             heartbeat=False,
         )
-    stack.start(commands)
+    stack.start(commands, env=workers_env)
 
 
-def monolith_in_process(env: dict[str, str]) -> Create:
-    """This process commits as the monolith does (same settings, same database): `create(i)` makes a user
-    through the monolith's service and returns its id."""
-    for name in ("DATABASE_URL", "VAR_DIR"):
-        if name in env:
-            os.environ[name] = env[name]
-    os.environ["DJANGO_SETTINGS_MODULE"] = "hr_monolith.settings"
-    import django
-
-    django.setup()
+def monolith_creates(env: dict[str, str]) -> Create:
+    """This process commits as the monolith does (the stack's settings, its database, its log level):
+    `create(i)` makes a user through the monolith's service and returns its id."""
+    monolith_in_process(env)
     from hr_monolith.people.services import user_create
 
     def create(i: int) -> str:
@@ -235,7 +242,7 @@ def main() -> int:
         "BRIDGE_THREADS": str(THREADS),
         "BRIDGE_WAIT_SECONDS": "1",
         "RELAY_POLL_INTERVAL": RELAY_POLL_INTERVAL,
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": LOG_LEVEL,
     }
     with pipeline(**settings) as stack:
         log(f"e2e: ceiling, {CEILING_EVENTS} events through LocalStack alone")
@@ -244,7 +251,7 @@ def main() -> int:
         log("e2e: migrating both databases")
         stack.migrate()
         start_pipeline(stack)
-        create = monolith_in_process(stack.env)
+        create = monolith_creates(stack.env)
         read_model = ReadModel(stack.env.get("USERS_DATABASE_URL", ""), stack.workdir / "users.sqlite3")
 
         log("e2e: warming up (processes start, first events)")

@@ -2,6 +2,8 @@
 every task gets `ServiceTask` (bounded countdowns, transient retries, failed-task records)."""
 
 import os
+import threading
+import time
 from typing import Any
 
 from celery import Celery, bootsteps, signals
@@ -48,16 +50,44 @@ class LivenessStep(bootsteps.StartStopStep):
 app.steps["consumer"].add(LivenessStep)
 
 
+#: A connection that served a task this recently is not health-checked (CONN_HEALTH_CHECKS) again
+#: before the next one: Django checks once per request, and tasks that follow each other within it
+#: count as one unit of work here. Without it every task paid a `SELECT 1` round trip before its
+#: statement (the client's CPU and a database statement an event, bench/_profile_apply).
+HEALTH_CHECK_AFTER_IDLE_SECONDS = 1.0
+_task_thread = threading.local()
+
+
+def _runs_in_worker(task: Any) -> bool:
+    return task is not None and not getattr(task.request, "is_eager", False)
+
+
 @signals.task_prerun.connect
-@signals.task_postrun.connect
 def _recycle_database_connections(task: Any = None, **kwargs: Any) -> None:
     # What Django does around each request: drop a connection that is broken or older than
     # CONN_MAX_AGE, keep the others. Celery's own fixup would close every connection around
     # every task (CELERY_DB_REUSE_MAX disables that), costing a PostgreSQL connect per task.
-    if task is not None and not getattr(task.request, "is_eager", False):
-        from django.db import close_old_connections
+    if not _runs_in_worker(task):
+        return
+    from django.db import close_old_connections, connections
 
-        close_old_connections()
+    close_old_connections()
+    ended = getattr(_task_thread, "ended_at", None)
+    if ended is not None and time.monotonic() - ended < HEALTH_CHECK_AFTER_IDLE_SECONDS:
+        for connection in connections.all(initialized_only=True):
+            if connection.connection is not None:  # kept by close_old_connections: no error, not too old
+                connection.health_check_done = True
+
+
+@signals.task_postrun.connect
+def _release_database_connections(task: Any = None, **kwargs: Any) -> None:
+    # A connection a task broke or outlived is dropped now, not held until the next task.
+    if not _runs_in_worker(task):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
+    _task_thread.ended_at = time.monotonic()
 
 
 @signals.setup_logging.connect

@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 
 from hr_monolith.catalogue.models import Department, Location, Position
+from hr_monolith.constraints import PythonCheckConstraint
 
 
 class User(models.Model):
@@ -37,7 +38,7 @@ class User(models.Model):
         verbose_name = "employee"
         ordering = ["last_name", "first_name", "id"]
         constraints = [
-            models.CheckConstraint(
+            PythonCheckConstraint(
                 condition=models.Q(end_date__isnull=True)
                 | models.Q(start_date__isnull=True)
                 | models.Q(end_date__gte=models.F("start_date")),

@@ -23,10 +23,11 @@ UPDATABLE_FIELDS = tuple(name for name in USER_STATE_FIELDS if name != "is_activ
 
 
 def _save(user: User, *, fields: list[str] | None = None) -> None:
+    # Called inside the service's own transaction, whose rollback (to its savepoint when a caller's
+    # transaction encloses it) undoes a refused save: no savepoint of its own (two statements less).
     user.full_clean(validate_unique=False)
     try:
-        with transaction.atomic():
-            user.save(update_fields=fields)
+        user.save(update_fields=fields)
     except IntegrityError as exc:
         if "email" in str(exc).lower() or "unique" in str(exc).lower():
             raise ValidationError({"email": ["A user with this email already exists."]}) from exc
