@@ -18,6 +18,7 @@ from typing import Any
 
 from bench._databases import BenchDatabases
 from bench.common import log
+from devstack.development import PLAIN_HTTP_ENV
 from devstack.localstack import LocalStackServer
 from devstack.moto import MotoServer
 from devstack.processes import ManagedProcess, free_port, wait_until
@@ -104,7 +105,12 @@ def pipeline(
         processes.append(server)
         redis = RedisServer(free_port(), workdir / "redis").start()
         processes.append(redis)
-        env = stack_env(aws_endpoint=server.url, redis_url=redis.url, VAR_DIR=str(workdir), **settings)
+        # Production mode (no query log kept in every process), served over plain HTTP on 127.0.0.1,
+        # as the cache benchmarks run; a caller's settings come on top.
+        production = {"DJANGO_DEBUG": "false", **PLAIN_HTTP_ENV}
+        env = stack_env(
+            aws_endpoint=server.url, redis_url=redis.url, VAR_DIR=str(workdir), **{**production, **settings}
+        )
         # SQLite files in the work directory unless this run's PostgreSQL databases are used.
         for variable, service in (("DATABASE_URL", "hr"), ("USERS_DATABASE_URL", "users")):
             env.pop(variable, None)
