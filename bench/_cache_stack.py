@@ -26,6 +26,8 @@ from devstack.redis import RedisServer
 from devstack.stack import BASE_DIR, MANAGE, ensure_admin, manage, stack_env
 
 GUNICORN = str(Path(MANAGE[0]).parent / "gunicorn")
+#: The web services' gunicorn settings, as docker/web.sh passes them.
+PRODUCT_CONFIG = BASE_DIR / "docker" / "gunicorn.conf.py"
 #: Grants given to the demo employees, so that the resources body is not empty.
 SEED_GRANTS = """
 from hr_monolith.people.models import User
@@ -91,17 +93,27 @@ def _gunicorn(
     workers: int = 2,
     app: str | None = None,
     extra_args: Sequence[str] = (),
+    product_config: bool = True,
 ) -> ManagedProcess:
-    """gunicorn gthread serving `module`'s WSGI application (or `app`, as gunicorn names one)."""
+    """gunicorn serving `module`'s WSGI application (or `app`, as gunicorn names one) as the services
+    ship it (docker/web.sh: docker/gunicorn.conf.py, gthread, the access log on stdout), with
+    `workers` x `threads`; `product_config=False`: gthread without the config (no access log)."""
+    if product_config:
+        shape = ["--config", str(PRODUCT_CONFIG)]
+        # The config's child_exit hook marks a gone worker's metrics, in the service's directory.
+        metrics = env.get("PROMETHEUS_MULTIPROC_DIR") or _metrics_dir(env, module)
+        env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics}
+    else:
+        shape = ["--worker-class", "gthread"]
     command = [
         GUNICORN,
         app or f"{module}.wsgi:application",
+        *shape,
         "--bind",
         f"127.0.0.1:{port}",
+        "--no-control-socket",
         "--workers",
         str(workers),
-        "--worker-class",
-        "gthread",
         "--threads",
         str(threads),
         "--log-level",
@@ -109,6 +121,13 @@ def _gunicorn(
         *extra_args,
     ]
     return ManagedProcess(name, command, log_dir=workdir / "log", env=env, cwd=BASE_DIR).start()
+
+
+def _metrics_dir(env: dict, module: str) -> str:
+    """Where the service's settings put its metrics (shared_settings.base.metrics_dir), as docker/web.sh
+    tells gunicorn's master."""
+    service = {"hr_monolith": "hr", "users_service": "users"}[module]
+    return str(Path(env["VAR_DIR"]) / "prometheus" / service)
 
 
 def _answers(url: str) -> bool:

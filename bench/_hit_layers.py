@@ -4,10 +4,12 @@
 Not a benchmark (no baseline): the tool behind the "CPU per hit by layer" figures. It starts the
 cache_resources stack, warms every user's resources, then serves the same hits from one more
 gunicorn per variant (a bare WSGI app with the same bytes, the service with fewer middleware, the
-service as configured, through DRF, other worker layouts) and runs wrk (16 connections) against
+service as it ships under docker/gunicorn.conf.py, without the access log or with it written another
+way, through DRF, other worker layouts) and runs wrk (16 connections) against
 each in turn, `--rounds` times, interleaved so that the machine's load falls on all alike. Prints
 one JSON line: per variant the median over rounds of the users-web CPU milliseconds per request,
-requests/s and p50.
+requests/s and p50, and the least CPU per request of a round (`cpu_ms_least`: the steadier figure
+on a shared machine).
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
+from gunicorn import glogging
 
 from bench._cache_stack import GUNICORN, CacheStack, _answers, _gunicorn, cache_stack, wrk
 from bench.cache_resources import CONNECTIONS, EMPLOYEES, USERS_LAYOUT, warm
 from bench.common import cpu_seconds_of, emit, log
 from devstack.processes import ManagedProcess, free_port, wait_until
+from shared_settings.access_log import AccessLogger
 
 LATENCY = "shared_settings.http_metrics.RequestLatencyMiddleware"
 SECURITY = "django.middleware.security.SecurityMiddleware"
@@ -42,29 +47,47 @@ class Variant:
     app: str | None = None
     layout: tuple[int, int] = USERS_LAYOUT
     gunicorn_args: tuple[str, ...] = ()
+    #: Under docker/gunicorn.conf.py, as the services ship (its access log included); False: gthread
+    #: with gunicorn's defaults, no access log.
+    product_config: bool = True
 
 
 def _middleware(*paths: str) -> dict[str, str]:
     return {"DJANGO_SETTINGS_MODULE": "bench._layer_settings", "BENCH_MIDDLEWARE": ",".join(paths)}
 
 
+#: gunicorn's logger class for each way of writing the access log.
+LINE_ACCESS_LOGGER = "bench._hit_layers.LineAccessLogger"
+
+
+class LineAccessLogger(AccessLogger):
+    """The services' access logger writing each line as it comes (gunicorn's own handler), as it
+    did before its lines were written in batches: the A side of `service_line_access_log`."""
+
+    def setup(self, cfg: Any) -> None:
+        glogging.Logger.setup(self, cfg)
+
+
 VARIANTS: dict[str, Variant] = {
-    "bare_wsgi": Variant(app="bench._bare_wsgi:application"),
+    "bare_wsgi": Variant(app="bench._bare_wsgi:application", product_config=False),
     # Django's handler, then the hit as a middleware: with none, with the two that run before it.
-    "django_hit_only": Variant(app=DJANGO_APP, env=_middleware(HIT)),
-    "django_latency_security_hit": Variant(app=DJANGO_APP, env=_middleware(LATENCY, SECURITY, HIT)),
-    # The service's own middleware list: hits answered inside Django, in front of it, through DRF.
-    "service_hits_in_django": Variant(app=DJANGO_APP),
-    "service": Variant(),
-    "service_through_drf": Variant(env={"CACHE_FAST_HITS": "false"}),
-    # What production's gunicorn adds (docker/gunicorn.conf.py: accesslog "-"), with gunicorn's own
-    # logger and with the one production uses (shared_settings/access_log.py).
-    "service_access_log": Variant(gunicorn_args=("--access-logfile", "-")),
-    "service_fast_access_log": Variant(
-        gunicorn_args=("--access-logfile", "-", "--logger-class", "shared_settings.access_log.AccessLogger")
+    "django_hit_only": Variant(app=DJANGO_APP, env=_middleware(HIT), product_config=False),
+    "django_latency_security_hit": Variant(
+        app=DJANGO_APP, env=_middleware(LATENCY, SECURITY, HIT), product_config=False
     ),
+    # The service's own middleware list: hits answered inside Django, in front of it, through DRF.
+    "service_hits_in_django": Variant(app=DJANGO_APP, product_config=False),
+    "service_no_access_log": Variant(product_config=False),
+    "service_through_drf": Variant(env={"CACHE_FAST_HITS": "false"}),
+    # As the services ship (docker/gunicorn.conf.py): the access log on stdout, written in batches
+    # (shared_settings/access_log.py); each line written as it comes; gunicorn's own logger.
+    "service": Variant(),
+    "service_line_access_log": Variant(gunicorn_args=("--logger-class", LINE_ACCESS_LOGGER)),
+    "service_gunicorn_access_log": Variant(gunicorn_args=("--logger-class", "gunicorn.glogging.Logger")),
     "service_2x4": Variant(layout=(2, 4)),
     "service_2x16": Variant(layout=(2, 16)),
+    "service_3x8": Variant(layout=(3, 8)),
+    "service_1x16": Variant(layout=(1, 16)),
 }
 
 
@@ -84,6 +107,7 @@ def start(stack: CacheStack, name: str, variant: Variant) -> tuple[str, ManagedP
         workers=workers,
         app=variant.app,
         extra_args=variant.gunicorn_args,
+        product_config=variant.product_config,
     )
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: _answers(url + "/health/"), timeout=120, what=url)
@@ -149,8 +173,12 @@ def main() -> None:
             "load_average_1m": round(os.getloadavg()[0], 2),
             "variants": {
                 name: {
-                    figure: round(statistics.median(run[figure] for run in samples), 3)
-                    for figure in ("cpu_ms", "requests_per_second", "p50_ms", "misses")
+                    **{
+                        figure: round(statistics.median(run[figure] for run in samples), 3)
+                        for figure in ("cpu_ms", "requests_per_second", "p50_ms", "misses")
+                    },
+                    # The others' load on a shared machine only ever adds to a round's CPU.
+                    "cpu_ms_least": round(min(run["cpu_ms"] for run in samples), 3),
                 }
                 for name, samples in runs.items()
             },

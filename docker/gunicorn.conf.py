@@ -19,7 +19,8 @@ graceful_timeout = env.int("WEB_GRACEFUL_TIMEOUT", default=20)
 # gthread keeps a connection open for the next request of the same client this long.
 keepalive = 5
 # One line per request on stdout, gunicorn's default format; AccessLogger builds the same line
-# without copying every header and environ variable first (a third less CPU per line).
+# without copying every header and environ variable first (a third less CPU per line), and writes
+# the lines in batches: at most 1 s late, and whatever is pending when a worker exits.
 accesslog = "-"
 logger_class = "shared_settings.access_log.AccessLogger"
 
