@@ -53,7 +53,7 @@ STAGES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("  publish: build task message", (("celery/app/amqp.py", "as_task_v2"),)),
     ("  publish: kombu Producer.publish (serialize, buffer)", (("kombu/messaging.py", "Producer.publish"),)),
     (
-        "  publish: open the pipeline (a redis client per batch)",
+        "  publish: open the pipeline (kombu built a redis client per batch)",
         (("kombu/transport/redis.py", "PublishBatch.__init__"),),
     ),
     ("  publish: pipeline flush to Redis", (("kombu/transport/redis.py", "PublishBatch.flush"),)),
