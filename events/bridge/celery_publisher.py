@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from kombu import Connection, Producer
@@ -24,6 +23,7 @@ from redis.exceptions import RedisError
 from events.bridge.celery_message import TaskDestination
 from events.bridge.routing import TaskMessage
 from events.errors import TransientError
+from events.redis_transport import transport_for
 from events.task_repr import task_argsrepr, task_kwargsrepr
 from events.tracecontext import TRACEPARENT, TraceParent, otel_parent, otel_recording
 
@@ -37,27 +37,6 @@ class TaskPublisher(Protocol):
 
     def close(self) -> None:
         """Release connections (called once, when the bridge stops)."""
-
-
-def _lend_one_client(channel: Any) -> None:
-    """Make a kombu Redis channel lend one redis-py client to all its publish batches.
-
-    kombu builds a new client for each batch (`conn_or_acquire()` without a client), and a
-    redis-py client fills a case-insensitive table of some 170 response callbacks when it is
-    built: an eighth of the publish's CPU for a batch of ten (bench/_profile_bridge.py). The
-    client only borrows connections from the channel's pool, like the one kombu would build;
-    a channel serves one receive loop (thread), and a failure drops the channel with it.
-    """
-    create = getattr(channel, "_create_client", None)
-    if create is None:  # not a Redis channel: nothing to lend
-        return
-    client = create()
-
-    @contextmanager
-    def conn_or_acquire(given: Any = None) -> Iterator[Any]:
-        yield given or client
-
-    channel.conn_or_acquire = conn_or_acquire
 
 
 class CeleryTaskPublisher:
@@ -90,8 +69,11 @@ class CeleryTaskPublisher:
         options.update(
             socket_connect_timeout=self.connect_timeout, socket_timeout=self.socket_timeout, max_retries=0
         )
+        broker_url = self.app.conf.broker_url
         return Connection(
-            self.app.conf.broker_url,
+            broker_url,
+            # One redis-py client for all of a loop's batches (kombu's channel builds one a batch).
+            transport=transport_for(broker_url),
             transport_options=options,
             connect_timeout=self.connect_timeout,
         )
@@ -101,7 +83,6 @@ class CeleryTaskPublisher:
         producer = getattr(self._local, "producer", None)
         if producer is None:
             producer = Producer(self.connection())
-            _lend_one_client(producer.channel)
             self._local.producer = producer
             with self._lock:
                 self._producers.add(producer)

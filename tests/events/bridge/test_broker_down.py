@@ -61,6 +61,21 @@ def test_a_loops_batches_share_one_redis_client(redis_url, monkeypatch):
     assert sorted(queued_task_ids(redis_url)) == sorted(task.task_id for task in tasks)
 
 
+def test_a_loops_client_follows_the_pool_its_channel_replaces(own_redis):
+    # A channel replaces its pool after a fork, and a closed channel's restore builds a new one;
+    # a client kept on the old pool would publish through connections nobody closes.
+    broker = f"{own_redis.url}/0"
+    publisher = CeleryTaskPublisher(celery_app(broker))
+    publisher.publish([_task(1)])
+    publisher.producer().channel._disconnect_pools()
+    publisher.publish([_task(2)])
+    publisher.close()
+
+    server = redis.Redis.from_url(broker)
+    assert [int(client["id"]) for client in server.client_list()] == [server.client_id()]
+    assert len(queued_task_ids(broker)) == 2
+
+
 def _task(version: int) -> TaskMessage:
     envelope = user_event(types.USER_UPDATED, version=version)
     return TaskMessage(f"{envelope.event_id}:{APPLY}", APPLY, "events", envelope.to_dict())
