@@ -1,4 +1,5 @@
-"""CPU per event of one bridge receive loop, by stage: `python -m bench._profile_bridge [--events N]`.
+"""CPU (or elapsed time) per event of one bridge receive loop, by stage:
+`python -m bench._profile_bridge [--events N] [--wall]`.
 
 Not a benchmark (no baseline): the tool behind bridge_drain's cost list. One receive loop runs in
 this thread against LocalStack (natively) and Redis of its own, with the hand-off record on the
@@ -9,6 +10,10 @@ it. Two readings over N SNS-wrapped events each:
 - the same under cProfile timed by thread CPU: each stage's CPU per event (a stage is the
   cumulative time of the functions named in STAGES), then the listing by cumulative time.
   Profiling inflates every figure alike: compare the stages with each other.
+
+`--wall` times the profile by the wall clock instead: each stage's elapsed time per event, waits
+included (the SQS, Redis and database round trips, and on a busy machine each process's wait for a
+core at every hop).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ STAGES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("  publish: build task message", (("celery/app/amqp.py", "as_task_v2"),)),
     ("  publish: kombu Producer.publish (serialize, buffer)", (("kombu/messaging.py", "Producer.publish"),)),
     (
-        "  publish: open the pipeline (a redis client per batch)",
+        "  publish: open the pipeline (kombu built a redis client per batch)",
         (("kombu/transport/redis.py", "PublishBatch.__init__"),),
     ),
     ("  publish: pipeline flush to Redis", (("kombu/transport/redis.py", "PublishBatch.flush"),)),
@@ -143,18 +148,24 @@ def main() -> None:
             drain_in_this_thread(r, len(warm), handoffs, None)
             fill(r, [sns_wrapped(r.top, user_updated()) for _ in range(events)])
             r.flush_broker()
+            started = time.perf_counter()
             cpu = drain_in_this_thread(r, events, handoffs, None)
-            per_event = 1000 * cpu / events
-            log(f"one loop, unprofiled: {per_event:.3f} ms thread CPU per event ({databases.engine})")
+            elapsed = time.perf_counter() - started
+            log(
+                f"one loop, unprofiled: {1000 * cpu / events:.3f} ms thread CPU and "
+                f"{1000 * elapsed / events:.3f} ms elapsed per event ({databases.engine})"
+            )
             fill(r, [sns_wrapped(r.top, user_updated()) for _ in range(events)])
             r.flush_broker()
-            profiler = cProfile.Profile(time.thread_time)
+            wall = "--wall" in sys.argv
+            profiler = cProfile.Profile(time.perf_counter if wall else time.thread_time)
             cpu = drain_in_this_thread(r, events, handoffs, profiler)
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
             stats.print_stats(40)
             print(f"profiled: {1000 * cpu / events:.3f} ms thread CPU per event")
-            print("CPU microseconds per event by stage (profiled, so inflated alike):")
+            what = "Elapsed" if wall else "CPU"
+            print(f"{what} microseconds per event by stage (profiled, so inflated alike):")
             print(stage_table(stats, events))
             print(out.getvalue())
     finally:

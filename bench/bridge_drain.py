@@ -6,8 +6,9 @@ The bridge runs as run_bridge builds it, with its hand-off record on the users d
 measured in the same rounds (`params.no_handoff_rates`), which shows what the record costs.
 
 Same emulator (LocalStack, natively), same queue contents (SNS-wrapped user.updated
-events), same number of threads, each thread with a boto3 client of its own on both sides;
-rounds alternate so that load drifts hit both. The machine is shared, so CPU per message
+events), same number of threads, each thread with a boto3 client of its own on both sides
+(the same client factory, events.aws.client); the drains alternate, in an order that turns round
+by round, so that load drifts hit both. The machine is shared, so CPU per message
 is reported too: the bench process alone (the client side) and with its children
 (LocalStack and Redis).
 """
@@ -67,22 +68,37 @@ def run(r: Any, handoffs: Any, engine: str) -> None:
     raw: list[tuple[float, float, float]] = []
     bridge: list[tuple[float, float, float]] = []
     bare: list[tuple[float, float, float]] = []
-    for round_ in range(ROUNDS):
-        bodies = [sns_wrapped(r.top, user_updated()) for _ in range(EVENTS)]
-        fill(r, bodies)
+
+    def drain_raw() -> None:
+        fill(r, [sns_wrapped(r.top, user_updated()) for _ in range(EVENTS)])
         raw.append(measured(lambda: raw_drain(r, EVENTS, THREADS)))
-        fill(r, bodies)
+
+    def drain_bare() -> None:
+        fill(r, [sns_wrapped(r.top, user_updated()) for _ in range(EVENTS)])
         r.flush_broker()
         bare.append(measured(lambda: bridge_drain(r, EVENTS, THREADS)))
-        bodies = [sns_wrapped(r.top, user_updated()) for _ in range(EVENTS)]
-        fill(r, bodies)
+
+    def drain_bridge() -> None:
+        fill(r, [sns_wrapped(r.top, user_updated()) for _ in range(EVENTS)])
         r.flush_broker()
         bridge.append(measured(lambda: bridge_drain(r, EVENTS, THREADS, handoffs)))
+
+    for round_ in range(ROUNDS):
+        # The order turns round by round, so that a drift in the machine's load within a round
+        # does not always favour the same side.
+        for drain in (
+            (drain_raw, drain_bare, drain_bridge)
+            if round_ % 2 == 0
+            else (drain_bridge, drain_bare, drain_raw)
+        ):
+            drain()
         log(
             f"round {round_ + 1}: raw {raw[-1][0]:.0f}/s ({raw[-1][1]:.2f} ms CPU/event client side), "
             f"bridge {bridge[-1][0]:.0f}/s ({bridge[-1][1]:.2f} ms CPU/event client side), "
             f"without the hand-off record {bare[-1][0]:.0f}/s"
         )
+    bridge_cpu = median([b[1] for b in bridge])
+    raw_cpu = median([b[1] for b in raw])
     emit(
         result(
             "bridge_drain",
@@ -96,8 +112,13 @@ def run(r: Any, handoffs: Any, engine: str) -> None:
                 "rounds": ROUNDS,
                 "bridge_rates": [round(b[0], 1) for b in bridge],
                 "raw_rates": [round(b[0], 1) for b in raw],
-                "bridge_client_cpu_ms_per_event": round(median([b[1] for b in bridge]), 3),
-                "raw_client_cpu_ms_per_event": round(median([b[1] for b in raw]), 3),
+                # Each round's bridge against the raw drain run beside it (less exposed to load
+                # drifts over the whole run than the ratio of the medians).
+                "round_ratios": [round(b[0] / a[0], 3) for a, b in zip(raw, bridge, strict=True)],
+                "bridge_client_cpu_ms_per_event": round(bridge_cpu, 3),
+                "raw_client_cpu_ms_per_event": round(raw_cpu, 3),
+                # What the ratio tends to when the bench process's CPU (one GIL) is the limit.
+                "client_cpu_ratio": round(raw_cpu / bridge_cpu, 3),
                 "bridge_total_cpu_ms_per_event": round(median([b[2] for b in bridge]), 3),
                 "raw_total_cpu_ms_per_event": round(median([b[2] for b in raw]), 3),
                 "no_handoff_rates": [round(b[0], 1) for b in bare],

@@ -1,7 +1,7 @@
 """The workers' Celery consumer (`CELERY_WORKER_CONSUMER`): Celery's own, with one fix for a lost Redis
 broker connection that otherwise ends the worker with "Unrecoverable error:
 AttributeError("'NoneType' object has no attribute 'hostname'")" (celery 5.7.0, kombu 5.7.0), and a
-broker channel that keeps one Redis client for its bookkeeping (`ReusedClientChannel`, below).
+broker channel that keeps one Redis client for its bookkeeping (`events/redis_transport.py`).
 
 What happens without it, when the broker goes away while the worker holds a task it has not acked
 (acks_late: any task running) and waits in BRPOP for the next (docs/worker-roles.md):
@@ -24,55 +24,16 @@ without its data has lost it anyway, and the bridge's hand-off publishes it agai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlparse
 
 from celery.worker.consumer import Consumer as CeleryConsumer
-from kombu.transport import redis as kombu_redis
 
-
-class ReusedClientChannel(kombu_redis.Channel):
-    """kombu's Redis channel, but the commands it sends outside BRPOP share one redis-py client.
-
-    kombu builds a new client (`redis.Redis(connection_pool=…)`) for each of them, and with late
-    acks there are two per task: recording the delivered task in the unacked hash (`QoS.append`,
-    on the consumer thread every task waits for) and removing it at the ack. redis-py 8 fills some
-    170 response callbacks into a case-insensitive dict for each client: 0.11 ms of CPU, measured,
-    twice a task (bench/_profile_worker, bench/_profile_apply). A client is only a handle on the
-    channel's connection pool and is safe to share between threads (each command, and each
-    pipeline's execute, takes a connection of the pool), so one serves every call; it follows the
-    pool when the channel replaces it after a lost connection.
-    """
-
-    _reused_client: Any = None
-
-    @contextmanager
-    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
-        if client:
-            yield client
-            return
-        pool = self.pool
-        reused = self._reused_client
-        if reused is None or reused.connection_pool is not pool:
-            reused = self._reused_client = self._create_client()
-        yield reused
-
-
-class ReusedClientTransport(kombu_redis.Transport):
-    Channel = ReusedClientChannel
-
-
-def read_transport(broker_url: str | None) -> type[kombu_redis.Transport] | None:
-    """The transport a worker consumes with: ours for a plain `redis://` broker; otherwise (TLS,
-    Sentinel, another broker) None, which leaves the choice to kombu."""
-    return ReusedClientTransport if broker_url and urlparse(broker_url).scheme == "redis" else None
+from events.redis_transport import transport_for
 
 
 class Consumer(CeleryConsumer):
     def connection_for_read(self, heartbeat: float | None = None) -> Any:
-        transport = read_transport(self.app.conf.broker_read_url or self.app.conf.broker_url)
+        transport = transport_for(self.app.conf.broker_read_url or self.app.conf.broker_url)
         return self.ensure_connected(self.app.connection_for_read(heartbeat=heartbeat, transport=transport))
 
     def on_connection_error_after_connected(self, exc: Exception) -> None:

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from events.bridge.celery_message import TaskDestination
 from events.bridge.routing import TaskMessage
 from events.errors import TransientError
+from events.redis_transport import transport_for
 from events.task_repr import task_argsrepr, task_kwargsrepr
 from events.tracecontext import TRACEPARENT, TraceParent, otel_parent, otel_recording
 
@@ -68,8 +69,11 @@ class CeleryTaskPublisher:
         options.update(
             socket_connect_timeout=self.connect_timeout, socket_timeout=self.socket_timeout, max_retries=0
         )
+        broker_url = self.app.conf.broker_url
         return Connection(
-            self.app.conf.broker_url,
+            broker_url,
+            # One redis-py client for all of a loop's batches (kombu's channel builds one a batch).
+            transport=transport_for(broker_url),
             transport_options=options,
             connect_timeout=self.connect_timeout,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import botocore.credentials
 
-from events.aws import AwsSettings, client
+from events.aws import USER_AGENT, AwsSettings, client
 
 
 def test_without_an_endpoint_or_keys_the_default_chain_and_aws_endpoints_are_used(monkeypatch):
@@ -43,3 +43,18 @@ def test_emulator_keys_are_passed_only_when_set():
     sqs = client("sqs", settings)
     assert sqs.meta.endpoint_url == "http://localstack:4566"
     assert sqs._request_signer._credentials.access_key == "test"
+
+
+def test_every_request_sends_the_same_prepared_user_agent(sqs):
+    sent: list[str] = []
+    sqs.meta.events.register(
+        "before-send.sqs", lambda request, **_: sent.append(request.headers["User-Agent"])
+    )
+    queue_url = sqs.create_queue(QueueName="user-agent")["QueueUrl"]
+    sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
+
+    # botocore would build the header again for each request (twice), from a dozen parts that
+    # include the request's own feature codes (`m/...`).
+    (header,) = {value if isinstance(value, str) else value.decode() for value in sent}
+    assert header.startswith(USER_AGENT)
+    assert " m/" not in header

@@ -69,30 +69,41 @@ def insert_many_unless_exist(
     if not rows:
         return 0
     if connection.vendor == "postgresql":
-        insert, params = _insert_from_json(model, rows)
+        names = tuple(rows[0])
+        sql, columns = _insert_from_json_sql(model, names, conflict_fields)
+        document = [{column: row[name] for name, column in zip(names, columns, strict=True)} for row in rows]
+        params: list[Any] = [
+            json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=_json_scalar)
+        ]
     else:
         insert, _, params = _insert(model, rows)
-    conflict = ", ".join(_quoted(model, conflict_fields))
+        sql = f"{insert} ON CONFLICT ({', '.join(_quoted(model, conflict_fields))}) DO NOTHING"
     with connection.cursor() as cursor:
-        cursor.execute(f"{insert} ON CONFLICT ({conflict}) DO NOTHING", params)
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 
-def _insert_from_json(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[str]]:
-    """`INSERT INTO <table> (<columns>) SELECT … FROM jsonb_to_recordset(%s)`: PostgreSQL reads the
-    rows, typed by the model's columns, from one JSON array (a JSON field's value nested as it is)."""
-    fields = [model._meta.get_field(name) for name in rows[0]]
+@functools.lru_cache(maxsize=8)
+def _insert_from_json_sql(
+    model: type[models.Model], names: tuple[str, ...], conflict_fields: tuple[str, ...]
+) -> tuple[str, tuple[str, ...]]:
+    """`INSERT INTO <table> (<columns>) SELECT … FROM jsonb_to_recordset(%s) … ON CONFLICT … DO
+    NOTHING`: PostgreSQL reads the rows, typed by the model's columns, from one JSON array (a JSON
+    field's value nested as it is). Built once per set of columns (building it cost as much CPU
+    as the rest of the bridge's insert), with the JSON keys each field's value goes under."""
+    fields = [model._meta.get_field(name) for name in names]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     record = ", ".join(
         f"{connection.ops.quote_name(field.column)} {field.db_type(connection)}" for field in fields
     )
     table = connection.ops.quote_name(model._meta.db_table)
-    document = [{field.column: row[field.name] for field in fields} for row in rows]
+    conflict = ", ".join(_quoted(model, conflict_fields))
     # Reviewed (S608): identifiers come from the model's meta and are quoted; the rows are a parameter.
     sql = (
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({record})"  # noqa: S608
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) "  # noqa: S608
+        f"AS r({record}) ON CONFLICT ({conflict}) DO NOTHING"
     )
-    return sql, [json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=_json_scalar)]
+    return sql, tuple(field.column for field in fields)
 
 
 def _json_scalar(value: Any) -> str:

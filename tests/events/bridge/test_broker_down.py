@@ -17,6 +17,7 @@ from devstack.processes import free_port, wait_until
 from devstack.redis import RedisServer
 from events import types
 from events.bridge.celery_publisher import CeleryTaskPublisher
+from events.bridge.routing import TaskMessage
 from events.errors import TransientError
 from tests.events.bridge.helpers import APPLY, celery_app, make_bridge, publish, queue_depth, queued_task_ids
 from tests.events.test_envelope import user_event
@@ -37,6 +38,47 @@ def test_publisher_pipelines_and_does_not_retry(redis_url):
     assert publisher.connection().transport_options["max_retries"] == 0
     # redis-py retries only when the pool is given a retry policy; kombu's pool gets none.
     assert publisher.producer().channel.client.connection_pool.connection_kwargs.get("retry") is None
+
+
+def test_a_loops_batches_share_one_redis_client(redis_url, monkeypatch):
+    # kombu would build a redis-py client per batch: an eighth of the publish's CPU.
+    publisher = CeleryTaskPublisher(celery_app(redis_url))
+    tasks = [_task(version) for version in (1, 2, 3, 4)]
+    publisher.publish(tasks[:1])
+    built: list[redis.Redis] = []
+    plain_init = redis.Redis.__init__
+
+    def counting_init(self: redis.Redis, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        plain_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", counting_init)
+    publisher.publish(tasks[1:2])
+    publisher.publish(tasks[2:])
+    publisher.close()
+
+    assert built == []
+    assert sorted(queued_task_ids(redis_url)) == sorted(task.task_id for task in tasks)
+
+
+def test_a_loops_client_follows_the_pool_its_channel_replaces(own_redis):
+    # A channel replaces its pool after a fork, and a closed channel's restore builds a new one;
+    # a client kept on the old pool would publish through connections nobody closes.
+    broker = f"{own_redis.url}/0"
+    publisher = CeleryTaskPublisher(celery_app(broker))
+    publisher.publish([_task(1)])
+    publisher.producer().channel._disconnect_pools()
+    publisher.publish([_task(2)])
+    publisher.close()
+
+    server = redis.Redis.from_url(broker)
+    assert [int(client["id"]) for client in server.client_list()] == [server.client_id()]
+    assert len(queued_task_ids(broker)) == 2
+
+
+def _task(version: int) -> TaskMessage:
+    envelope = user_event(types.USER_UPDATED, version=version)
+    return TaskMessage(f"{envelope.event_id}:{APPLY}", APPLY, "events", envelope.to_dict())
 
 
 def test_redis_stopped_during_publish_leaves_the_message_until_redis_returns(
