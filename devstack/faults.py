@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.moto import MotoServer
-from devstack.processes import ManagedProcess, free_port, wait_until
+from devstack.processes import ManagedProcess, free_port, stop_all, wait_until
 from devstack.redis import RedisServer
 from devstack.stack import BASE_DIR, MANAGE, create_topology, manage, stack_env
 from events import types
@@ -408,11 +408,7 @@ def fault_stack(
         if stack is not None:
             if stack.monolith is not None:
                 stack.monolith.shutdown(cancel_futures=True)
-            # SIGTERM to all at once, then wait for each: each may take seconds to finish its work.
-            for process in stack.processes.values():
-                process.signal(signal.SIGTERM)
-            for process in reversed(list(stack.processes.values())):
-                process.stop()
+            stop_all(list(stack.processes.values()))
         for server in reversed(servers):
             # The emulator may have been restarted: stop whatever runs under that object now.
             server.stop()

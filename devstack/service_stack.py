@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from devstack.processes import ManagedProcess, wait_until
+from devstack.processes import ManagedProcess, stop_all, wait_until
 from devstack.stack import BASE_DIR, MANAGE, ensure_admin, ensure_service_account, manage, stack_env
 
 SERVICES = ("hr", "users")
@@ -123,5 +123,4 @@ def running_services(
             raise TimeoutError(f"{exc}\n{running.logs()}") from None
         yield running
     finally:
-        for process in running.processes.values():
-            process.stop()
+        stop_all(list(running.processes.values()))

@@ -81,7 +81,7 @@ def worker_env(redis_url, tmp_path) -> dict:
     """The environment of a real worker process: its own SQLite database (migrated), the suite's Redis."""
     import os
 
-    from devstack.stack import manage
+    from tests.users_service.migrated import migrated_database
 
     env = dict(os.environ)
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -93,5 +93,5 @@ def worker_env(redis_url, tmp_path) -> dict:
         PYTHONUNBUFFERED="1",
     )
     env.pop("USERS_DATABASE_URL", None)
-    manage("users", "migrate", "--noinput", env=env)
+    migrated_database(env)
     return env

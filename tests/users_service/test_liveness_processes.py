@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from devstack.processes import ManagedProcess, free_port, wait_until
-from devstack.stack import BASE_DIR, MANAGE, manage, stack_env
+from devstack.stack import BASE_DIR, MANAGE, stack_env
+from tests.users_service.migrated import migrated_database
 
 CELERY = str(Path(MANAGE[0]).parent / "celery")
 
@@ -28,7 +29,7 @@ def env(redis_server, tmp_path) -> dict:
     )
     for name in ("USERS_DATABASE_URL", "DATABASE_URL"):
         env.pop(name, None)
-    manage("users", "migrate", "--noinput", env=env)
+    migrated_database(env)
     return env
 
 

@@ -12,13 +12,14 @@ from types import SimpleNamespace
 import pytest
 
 from devstack.processes import ManagedProcess, wait_until
-from devstack.stack import BASE_DIR, MANAGE, manage
+from devstack.stack import BASE_DIR, MANAGE
 from events import types
 from events.publisher import SnsPublisher
 from events.tracecontext import TraceParent
 from tests.events.bridge.helpers import make_bridge, queued_tasks
 from tests.logcapture import json_log_lines
 from tests.samples import user_envelope
+from tests.users_service.migrated import migrated_database
 from users_service.queues import EVENTS
 from users_service.task_context import task_traceparent
 
@@ -106,7 +107,7 @@ def worker_env(redis_url, tmp_path) -> dict:
         OTEL_EXPORTER="console",
         PYTHONUNBUFFERED="1",
     )
-    manage("users", "migrate", "--noinput", env=env)
+    migrated_database(env)
     return env
 
 

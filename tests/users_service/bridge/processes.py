@@ -16,8 +16,9 @@ import uuid
 from pathlib import Path
 
 from devstack.processes import ManagedProcess, free_port, wait_until
-from devstack.stack import BASE_DIR, MANAGE, create_topology, manage, stack_env
+from devstack.stack import BASE_DIR, MANAGE, create_topology, stack_env
 from events.topology import Topology
+from tests.users_service.migrated import migrated_database
 
 
 def bridge_env(*, aws_endpoint: str, broker_url: str, tmp_path: Path, **extra: str) -> dict:
@@ -40,7 +41,7 @@ def start_bridge(env: dict, tmp_path: Path, *, threads: int = 1, name: str = "br
     # The bridge records each hand-off in the users database before it deletes from SQS.
     migrated = Path(env["VAR_DIR"]) / ".migrated"
     if not migrated.exists():
-        manage("users", "migrate", "--noinput", env=env)
+        migrated_database(env)
         migrated.parent.mkdir(parents=True, exist_ok=True)
         migrated.touch()
     process = ManagedProcess(
