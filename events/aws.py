@@ -9,8 +9,10 @@ from typing import Any
 
 import boto3
 import botocore
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.loaders import Loader, create_loader
 from botocore.parsers import ResponseParserError
 
 from events.query_body import encode_query_body_before_signing
@@ -28,6 +30,37 @@ USER_AGENT = (
     f"Boto3/{boto3.__version__} md/Botocore#{botocore.__version__} ua/2.1 "
     f"lang/python#{platform.python_version()} app/hr-events"
 )
+
+
+class _SearchPaths(list[str]):
+    """A loader's search paths, each kept once. boto3 appends its own data directory to its
+    session's loader at each `boto3.session.Session(...)`: with one loader for the process, that
+    list would grow by one entry per client."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def _process_loader() -> Loader:
+    """botocore's data loader (service models, endpoints, retry rules), one for the process.
+
+    Each botocore session otherwise makes its own and reads and parses the JSON models again
+    (~80 ms of CPU per client here, ~12 ms with the loader shared). The loader's caches
+    (`instance_cache`: a dict, check then set) hold only what was read from the files; two
+    threads missing the same entry at once both read it and store equal values; clients only
+    read the models (the retry rules are deep-copied before use). The search paths are
+    botocore's own (`AWS_DATA_PATH`, ~/.aws/models, botocore's data), then boto3's, as a boto3
+    session sets them.
+    """
+    data_path = botocore.session.Session().get_config_variable("data_path")
+    paths = _SearchPaths(create_loader(data_path).search_paths)
+    loader = Loader(extra_search_paths=paths, include_default_search_paths=False)
+    loader.search_paths.append(os.path.join(os.path.dirname(boto3.__file__), "data"))
+    return loader
+
+
+_LOADER = _process_loader()
 
 
 @dataclass(frozen=True)
@@ -69,7 +102,11 @@ def client(service: str, settings: AwsSettings, **config: Any) -> Any:
             "aws_access_key_id": settings.access_key_id,
             "aws_secret_access_key": settings.secret_access_key or "",
         }
-    aws_client = boto3.session.Session().client(
+    # A session of its own per client (sessions are not thread-safe), on the process's loader
+    # (botocore's documented component): the models are read once per process.
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    aws_client = boto3.session.Session(botocore_session=core).client(
         service,
         endpoint_url=settings.endpoint_url,
         region_name=settings.region,
