@@ -4,11 +4,12 @@ health-checked (CONN_HEALTH_CHECKS) once per run of tasks that follow each other
 from __future__ import annotations
 
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
 from celery import signals
-from django.db import connection
+from django.db import connection, connections
 
 from users_service import celery as service_celery
 
@@ -37,6 +38,10 @@ def health_checks(monkeypatch) -> SimpleNamespace:
     monkeypatch.setattr(service_celery, "_task_thread", threading.local(), raising=False)  # no task has ended
     monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    if connection.connection is not None:
+        # Opened by an earlier test, maybe more than CONN_MAX_AGE ago: then every task would close
+        # it as too old. A fresh lifetime, as a connection opened now gets.
+        monkeypatch.setattr(connections["default"], "close_at", time.monotonic() + 60)
     return watched
 
 
