@@ -1,9 +1,9 @@
 """`make test`: ruff (with its bandit rules), pip-audit (devstack/audit.py), then the suite in
-pytest runs (one per Django project).
+pytest runs of about the same length (`RUNS`).
 
-Each service is its own Django project with its own settings, so each gets its
-own pytest process; `events/` and the end-to-end tests need no Django settings
-of their own and run in the first. Tests marked `postgres` run in further
+Each service is its own Django project with its own settings, so a pytest process runs the tests
+of one of them; `events/` and the end-to-end tests need no Django settings of their own and run
+with the monolith's. Tests marked `postgres` run in further
 processes (one per service) against a PostgreSQL database of their own (devstack/postgres.py).
 `make test-localstack` (AWS_EMULATOR=localstack) runs every SNS/SQS test
 unchanged on LocalStack instead. TEST_JOBS runs go at once (default 4); each run's output is
