@@ -7,12 +7,14 @@ injected on a schedule (the scenarios of tests/faults on real processes, Postgre
 The bench commits as the monolith does (its services, in this process): creates and updates of users at
 `--rate` events/s. Relay, bridge and the events worker run as processes (devstack/faults.py). The
 faults, spread over the run: the bridge killed (`kill -9`, restarted at once), the events worker's
-process group killed (restarted at once: its unacked task comes back after the role's visibility
-timeout), LocalStack stopped for FAULT_SECONDS (relay and bridge both lose it; restarted on its port
-and the topology recreated, as LocalStack keeps no state natively), the cache Redis frozen (SIGSTOP)
-for FAULT_SECONDS, a batch of already delivered events published again (duplicates, older versions
-after newer ones), and poison mixed into the queue. The broker Redis restarted without persistence
-joins them when the bridge's hand-off records exist (`HANDOFF_GRACE_SECONDS` in the users settings).
+process group killed (restarted at once: its unacked tasks come back once the events role's visibility
+timeout has passed since their delivery, at the next restore sweep: users_service/queues.py;
+EVENTS_VISIBILITY_TIMEOUT is the SQS queue's, not the role's), LocalStack stopped for FAULT_SECONDS
+(relay and bridge both lose it; restarted on its port and the topology recreated, as LocalStack keeps
+no state natively), the cache Redis frozen (SIGSTOP) for FAULT_SECONDS, a batch of already delivered
+events published again (duplicates, older versions after newer ones), and poison mixed into the queue.
+The broker Redis restarted without persistence joins them when the bridge's hand-off records exist
+(`HANDOFF_GRACE_SECONDS` in the users settings).
 
 The faults come one at a time, each after the pipeline caught up with the one before: with slow
 recoveries the run lasts longer than `--duration`.
@@ -50,6 +52,7 @@ from devstack.stack import BASE_DIR
 from devstack.supervisor import Supervisor
 from events import types
 from events.aws import AwsSettings, client
+from users_service.queues import EVENTS, RESTORE_SWEEP_SECONDS
 
 DEFAULT_DURATION = float(os.environ.get("SOAK_DURATION", "600"))
 DEFAULT_RATE = float(os.environ.get("SOAK_RATE", "50"))
@@ -356,7 +359,13 @@ def soak(duration: float, rate: float) -> dict:
                     "its tasks wait in the broker Redis, whose memory grows with them",
                     "broker_restart": HANDOFF_AVAILABLE,
                     "handoff_grace_s": float(HANDOFF_GRACE) if HANDOFF_AVAILABLE else None,
-                    "events_visibility_timeout_s": float(stack.env["EVENTS_VISIBILITY_TIMEOUT"]),
+                    # The SQS queue's (EVENTS_VISIBILITY_TIMEOUT): how soon the bridge's received,
+                    # undeleted messages come back after the bridge is killed.
+                    "sqs_visibility_timeout_s": float(stack.env["EVENTS_VISIBILITY_TIMEOUT"]),
+                    # The events role's (Celery on Redis): how soon the tasks a killed worker held come
+                    # back, at the first restore sweep after it; worker_kill_9's recovery is about that.
+                    "events_role_visibility_timeout_s": float(EVENTS.visibility_timeout),
+                    "restore_sweep_s": float(RESTORE_SWEEP_SECONDS),
                 },
                 events=producer.events,
                 lost=lost,

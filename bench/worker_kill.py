@@ -24,13 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import redis
 from celery import Celery
+from kombu.transport import redis as kombu_redis
 
+from bench._events import user_envelope
 from bench.common import emit, log, result
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
 from devstack.stack import BASE_DIR, MANAGE, manage, stack_env
-from events.samples import user_envelope
+from users_service.queues import EVENTS, RESTORE_SWEEP_SECONDS
 
 TASK = "directory.apply_user_event"
 KILL_WAIT = float(os.environ.get("KILL_WAIT", "150"))
@@ -46,13 +49,20 @@ def _in_log(worker: ManagedProcess, text: str) -> bool:
     return text in worker.log_path.read_text(errors="replace")
 
 
-def kill_and_reapply(command: list[str], label: str) -> float | None:
+def _reserved(broker: redis.Redis, unacked_key: str, task_id: str) -> bool:
+    """Whether a worker holds `task_id` unacked: its message is in the worker's unacked hash from its
+    reservation until its ack (the workers log no line at the reservation)."""
+    needle = f'"{task_id}"'.encode()
+    return any(needle in message for message in broker.hvals(unacked_key))
+
+
+def kill_and_reapply(command: list[str], label: str, unacked_key: str) -> float | None:
     """Seconds from the kill until a second worker applied the event, or None after KILL_WAIT."""
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-kill-{label}-"))
-    redis = RedisServer(free_port(), workdir / "redis").start()
+    server = RedisServer(free_port(), workdir / "redis").start()
     workers: list[ManagedProcess] = []
     try:
-        env = stack_env(aws_endpoint="http://127.0.0.1:9", redis_url=redis.url, VAR_DIR=str(workdir))
+        env = stack_env(aws_endpoint="http://127.0.0.1:9", redis_url=server.url, VAR_DIR=str(workdir))
         env.pop("USERS_DATABASE_URL", None)
         manage("users", "migrate", "--noinput", env=env)
         client = Celery(broker=env["CELERY_BROKER_URL"], set_as_current=False)
@@ -70,7 +80,8 @@ def kill_and_reapply(command: list[str], label: str) -> float | None:
         lock.execute("BEGIN IMMEDIATE")
         first = start("worker-1")
         client.send_task(TASK, args=[envelope], task_id=task_id, queue="events")
-        wait_until(lambda: _in_log(first, f"[{task_id}] received"), timeout=60, what="task received")
+        broker = redis.Redis.from_url(server.url)
+        wait_until(lambda: _reserved(broker, unacked_key, task_id), timeout=60, what="task reserved")
         first.signal(signal.SIGKILL)
         first.process.wait(10)
         killed_at = time.monotonic()
@@ -88,14 +99,14 @@ def kill_and_reapply(command: list[str], label: str) -> float | None:
     finally:
         for worker in workers:
             worker.stop()
-        redis.stop()
+        server.stop()
 
 
 def main() -> int:
-    value = kill_and_reapply(ROLE_WORKER, "events role")
+    value = kill_and_reapply(ROLE_WORKER, "events role", EVENTS.transport_options()["unacked_key"])
     if value is None:
         raise SystemExit("the events role did not apply the killed worker's event again")
-    baseline = kill_and_reapply(ROLELESS_WORKER, "worker without a role")
+    baseline = kill_and_reapply(ROLELESS_WORKER, "worker without a role", kombu_redis.Channel.unacked_key)
     emit(
         result(
             "worker_kill",
@@ -108,6 +119,9 @@ def main() -> int:
                 "baseline_worker": " ".join(["celery", *ROLELESS_WORKER[1:]]),
                 "baseline_applied": baseline is not None,
                 "kill_wait_seconds": KILL_WAIT,
+                # What `value` should be: the role's visibility timeout, plus up to one restore sweep.
+                "visibility_timeout_s": EVENTS.visibility_timeout,
+                "restore_sweep_s": RESTORE_SWEEP_SECONDS,
                 "database": "sqlite",
             },
         )

@@ -26,6 +26,9 @@ Pool = Literal["threads", "prefork"]
 
 #: How often a worker looks for unacked tasks older than its role's visibility timeout.
 RESTORE_SWEEP_SECONDS = 5
+#: How long a sweep's lock (one sweeping worker per role) outlives a worker killed while sweeping: the
+#: role's restores wait that long. A sweep takes milliseconds; kombu's default is 300 s.
+RESTORE_LOCK_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class WorkerRole:
             "unacked_key": f"unacked:{self.queue}",
             "unacked_index_key": f"unacked_index:{self.queue}",
             "unacked_mutex_key": f"unacked_mutex:{self.queue}",
+            "unacked_mutex_expire": RESTORE_LOCK_SECONDS,
             "unacked_restore_interval": RESTORE_SWEEP_SECONDS,
             # Sweep at every interval (kombu's default scans on every 10th).
             "unacked_restore_throttle": 1,
