@@ -53,6 +53,7 @@ from devstack.stack import (
 )
 from events.aws import AwsSettings, client
 from events.topology import TopologyNames
+from shared_settings.sqlite import HR_SQLITE, USERS_SQLITE
 
 BURST_USERS = int(os.environ.get("BURST_USERS", "300"))
 BURST_CLIENTS = int(os.environ.get("BURST_CLIENTS", "8"))
@@ -81,8 +82,8 @@ class Versions:
     """Each user's version in the monolith and in the users service, read from their SQLite files."""
 
     def __init__(self, workdir: Path) -> None:
-        self.hr = sqlite3.connect(workdir / "hr.sqlite3")
-        self.users = sqlite3.connect(workdir / "users.sqlite3")
+        self.hr = sqlite3.connect(workdir / HR_SQLITE)
+        self.users = sqlite3.connect(workdir / USERS_SQLITE)
 
     @staticmethod
     def _read(connection: sqlite3.Connection, table: str) -> dict[str, int]:

@@ -35,6 +35,7 @@ from bench.common import CpuMeter, emit, log, percentile, result
 from events import types
 from events.aws import client
 from events.publisher import SnsPublisher
+from shared_settings.sqlite import USERS_SQLITE
 
 BURST = int(os.environ.get("E2E_BURST", "1000"))
 CEILING_EVENTS = int(os.environ.get("E2E_CEILING_EVENTS", "2000"))
@@ -252,7 +253,7 @@ def main() -> int:
         stack.migrate()
         start_pipeline(stack)
         create = monolith_creates(stack.env)
-        read_model = ReadModel(stack.env.get("USERS_DATABASE_URL", ""), stack.workdir / "users.sqlite3")
+        read_model = ReadModel(stack.env.get("USERS_DATABASE_URL", ""), stack.workdir / USERS_SQLITE)
 
         log("e2e: warming up (processes start, first events)")
         for i in range(WARM_UP):

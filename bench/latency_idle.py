@@ -36,6 +36,7 @@ from bench._pipeline import Pipeline, bridge_command, pipeline, relay_command
 from bench.common import cpu_seconds_of, emit, log, percentile, result
 from devstack.processes import ManagedProcess
 from devstack.stack import BASE_DIR, MANAGE
+from shared_settings.sqlite import USERS_SQLITE
 
 CREATES = int(os.environ.get("LATENCY_IDLE_CREATES", "20"))
 ROUNDS = 2
@@ -102,7 +103,7 @@ class ReadModel:
         else:
             import sqlite3
 
-            self.conn = sqlite3.connect(stack.workdir / "users.sqlite3", isolation_level=None)
+            self.conn = sqlite3.connect(stack.workdir / USERS_SQLITE, isolation_level=None)
             self.sql = "SELECT updated_at FROM directory_userrecord WHERE id = ?"
             self.handoff_sql = "SELECT received_at, handed_at FROM bridge_handoff WHERE event_id = ?"
             self.key = lambda user_id: user_id.hex

@@ -33,6 +33,7 @@ from bench.common import emit, log, result
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.redis import RedisServer
 from devstack.stack import BASE_DIR, MANAGE, manage, stack_env
+from shared_settings.sqlite import USERS_SQLITE
 from users_service.queues import EVENTS, RESTORE_SWEEP_SECONDS
 
 TASK = "directory.apply_user_event"
@@ -76,7 +77,7 @@ def kill_and_reapply(command: list[str], label: str, unacked_key: str) -> float 
             wait_until(lambda: _in_log(worker, " ready."), timeout=60, what=f"{label} {name} ready")
             return worker
 
-        lock = sqlite3.connect(workdir / "users.sqlite3", isolation_level=None)
+        lock = sqlite3.connect(workdir / USERS_SQLITE, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")
         first = start("worker-1")
         client.send_task(TASK, args=[envelope], task_id=task_id, queue="events")

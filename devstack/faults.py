@@ -30,6 +30,7 @@ from devstack.stack import BASE_DIR, MANAGE, create_topology, manage, stack_env
 from events import types
 from events.aws import AwsSettings, client
 from events.topology import Topology
+from shared_settings.sqlite import HR_SQLITE, USERS_SQLITE
 
 APPLY_TASK = "directory.apply_user_event"
 #: Event types whose effect is one inbox row of APPLY_TASK (users_service/routing.py).
@@ -398,8 +399,8 @@ def fault_stack(
             emulator=server,
             broker=broker,
             cache=cache,
-            hr_db=Database(urls.get("hr", ""), workdir / "hr.sqlite3"),
-            users_db=Database(urls.get("users", ""), workdir / "users.sqlite3"),
+            hr_db=Database(urls.get("hr", ""), workdir / HR_SQLITE),
+            users_db=Database(urls.get("users", ""), workdir / USERS_SQLITE),
             topology=topology,
             monolith=monolith,
         )

@@ -14,6 +14,7 @@ from shared_settings.base import (
     rest_framework,
 )
 from shared_settings.env import env
+from shared_settings.sqlite import HR_SQLITE
 
 SECRET_KEY = env.str("HR_SECRET_KEY")
 ALLOWED_HOSTS = env.list("HR_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "hr-web"])
@@ -31,7 +32,7 @@ INSTALLED_APPS = [
 ]
 ROOT_URLCONF = "hr_monolith.urls"
 WSGI_APPLICATION = "hr_monolith.wsgi.application"
-DATABASES = {"default": database("DATABASE_URL", "hr.sqlite3")}
+DATABASES = {"default": database("DATABASE_URL", HR_SQLITE)}
 STATIC_ROOT = VAR_DIR / "static" / "hr"
 PROMETHEUS_MULTIPROC_DIR = metrics_dir("hr")
 

@@ -18,6 +18,7 @@ from shared_settings.base import (
     rest_framework,
 )
 from shared_settings.env import env
+from shared_settings.sqlite import USERS_SQLITE
 from users_service import queues
 
 SECRET_KEY = env.str("USERS_SECRET_KEY")
@@ -51,7 +52,7 @@ INSTALLED_APPS = [
 ]
 ROOT_URLCONF = "users_service.urls"
 WSGI_APPLICATION = "users_service.wsgi.application"
-DATABASES = {"default": database("USERS_DATABASE_URL", "users.sqlite3")}
+DATABASES = {"default": database("USERS_DATABASE_URL", USERS_SQLITE)}
 STATIC_ROOT = VAR_DIR / "static" / "users"
 PROMETHEUS_MULTIPROC_DIR = metrics_dir("users")
 

@@ -19,6 +19,7 @@ from devstack.processes import wait_until
 from devstack.stack import manage
 from events import types
 from events.aws import AwsSettings, client
+from shared_settings.sqlite import USERS_SQLITE
 from tests.broker import holds_task
 
 
@@ -55,7 +56,7 @@ def test_bridge_killed_between_publish_and_delete_applies_each_event_once(stack:
     """The bridge publishes a batch's tasks, records its hand-off in the users database, then deletes
     the SQS messages. With that database's write lock held, the bridge stops after the publish, before
     the delete: killed there, its messages come back and are published again under the same task ids."""
-    lock = sqlite3.connect(stack.workdir / "users.sqlite3", isolation_level=None, timeout=20)
+    lock = sqlite3.connect(stack.workdir / USERS_SQLITE, isolation_level=None, timeout=20)
     lock.execute("BEGIN IMMEDIATE")
     try:
         ids = stack.create_users(5, tag="publish-delete")
@@ -88,7 +89,7 @@ def test_bridge_killed_between_publish_and_delete_applies_each_event_once(stack:
 def test_events_worker_killed_mid_task_applies_the_event_once(stack: FaultStack) -> None:
     worker = stack.processes["worker-events"]
     # Hold the users database's write lock: the worker's apply waits on it, mid-task, unacked.
-    lock = sqlite3.connect(stack.workdir / "users.sqlite3", isolation_level=None, timeout=20)
+    lock = sqlite3.connect(stack.workdir / USERS_SQLITE, isolation_level=None, timeout=20)
     lock.execute("BEGIN IMMEDIATE")
     try:
         [user_id] = stack.create_users(1, tag="worker-kill")

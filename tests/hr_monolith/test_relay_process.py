@@ -16,6 +16,7 @@ import pytest
 from devstack.processes import wait_until
 from events.aws import AwsSettings, client
 from events.topology import TopologyNames, ensure_topology
+from shared_settings.sqlite import HR_SQLITE
 from tests.conftest import receive_all
 
 BATCH = 5
@@ -54,7 +55,7 @@ def test_sigterm_finishes_the_batch_in_hand_and_exits_zero(moto_server, tmp_path
     )
     manage(env, "migrate", "-v", "0", repo=repo_root)
     manage(env, "load_demo_data", "--users", "300", repo=repo_root)
-    db = tmp_path / "hr.sqlite3"
+    db = tmp_path / HR_SQLITE
 
     relay = subprocess.Popen(
         [sys.executable, "manage.py", "hr", "relay_outbox", "--batch-size", str(BATCH)],

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import shared_settings.sqlite as sqlite_files
+
 ROOT = Path(__file__).resolve().parents[2]
 NAME = re.compile(r"[A-Z][A-Z0-9_]+")
 #: Reader methods called on an object (`env.int(...)`, `os.environ.get(...)`).
@@ -67,7 +69,9 @@ def _default(call: ast.Call, reader: str) -> Any:
     if node is None:
         return None if reader in ("get", "getenv") else REQUIRED
     if reader == "database":
-        return Computed(f"SQLite {ast.literal_eval(node)} under VAR_DIR")
+        # The file's name is a literal or one of shared_settings.sqlite's names (HR_SQLITE, ...).
+        name = getattr(sqlite_files, node.id) if isinstance(node, ast.Name) else ast.literal_eval(node)
+        return Computed(f"SQLite {name} under VAR_DIR")
     try:
         return ast.literal_eval(node)
     except ValueError:

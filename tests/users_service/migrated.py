@@ -11,9 +11,8 @@ import tempfile
 from pathlib import Path
 
 from devstack.stack import manage
+from shared_settings.sqlite import USERS_SQLITE
 
-#: The users service's SQLite file under VAR_DIR (users_service/settings.py).
-DATABASE = "users.sqlite3"
 _template: Path | None = None
 
 
@@ -27,8 +26,8 @@ def migrated_database(env: dict) -> None:
         directory = Path(tempfile.mkdtemp(prefix="users-migrated-"))
         atexit.register(shutil.rmtree, directory, True)
         manage("users", "migrate", "--noinput", env={**env, "VAR_DIR": str(directory)})
-        _template = directory / DATABASE
-    target = Path(env["VAR_DIR"]) / DATABASE
+        _template = directory / USERS_SQLITE
+    target = Path(env["VAR_DIR"]) / USERS_SQLITE
     target.parent.mkdir(parents=True, exist_ok=True)
     source, copy = sqlite3.connect(_template), sqlite3.connect(target)
     try:

@@ -28,6 +28,7 @@ from celery import Celery
 from devstack.processes import ManagedProcess, wait_until
 from devstack.stack import manage
 from events import types
+from shared_settings.sqlite import USERS_SQLITE
 from tests.broker import holds_task, start_events_worker
 from tests.users_service.events import new_user_id, user_state_event
 from users_service.queues import EVENTS, RESTORE_SWEEP_SECONDS
@@ -60,7 +61,7 @@ def _returned(worker: ManagedProcess, task_id: str) -> str:
 
 @pytest.mark.e2e
 def test_events_worker_killed_mid_task_gets_its_event_applied_by_another(worker_env, redis_url, tmp_path):
-    db = tmp_path / "users.sqlite3"
+    db = tmp_path / USERS_SQLITE
     broker = redis.Redis.from_url(redis_url)
     # Not the current app: shared tasks of the users service must keep resolving to its own app.
     client = Celery(broker=redis_url, backend=redis_url, set_as_current=False)
@@ -125,7 +126,7 @@ def test_events_worker_killed_mid_task_gets_its_event_applied_by_another(worker_
 
 
 def test_transient_errors_retry_then_fail_and_a_requeue_applies(worker_env, redis_url, tmp_path):
-    db = tmp_path / "users.sqlite3"
+    db = tmp_path / USERS_SQLITE
     # Not the current app: shared tasks of the users service must keep resolving to its own app.
     client = Celery(broker=redis_url, backend=redis_url, set_as_current=False)
     client.conf.update(task_serializer="json", accept_content=["json"], result_accept_content=["json"])

@@ -16,6 +16,7 @@ import pytest
 
 from devstack.processes import ManagedProcess, free_port, wait_until
 from devstack.stack import BASE_DIR, MANAGE, manage, stack_env
+from shared_settings.sqlite import USERS_SQLITE
 from tests.users_service.migrated import migrated_database
 
 CELERY = str(Path(MANAGE[0]).parent / "celery")
@@ -55,7 +56,7 @@ def test_beat_fires_reports_once_per_period_and_a_second_beat_stands_by(redis_se
     )
     for name in ("USERS_DATABASE_URL", "DATABASE_URL"):
         env.pop(name, None)
-    db = tmp_path / "users.sqlite3"
+    db = tmp_path / USERS_SQLITE
     migrated_database(env)
     manage("users", "setup_periodic_tasks", env=env)
     manage("users", "shell", "-c", CREATE_SCHEDULE, env=env)
