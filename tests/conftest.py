@@ -66,11 +66,16 @@ def localstack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
     server.stop()
 
 
+def emulator_server_url(request: pytest.FixtureRequest) -> str:
+    """Endpoint of the SNS/SQS server (moto server or LocalStack) for the scope of `request`."""
+    name = "localstack_server" if on_localstack(request) else "moto_server"
+    return request.getfixturevalue(name).url
+
+
 @pytest.fixture(scope="module")
 def emulator_url(request: pytest.FixtureRequest) -> str:
     """Endpoint of the SNS/SQS server for tests that run real processes (moto server or LocalStack)."""
-    name = "localstack_server" if on_localstack(request) else "moto_server"
-    return request.getfixturevalue(name).url
+    return emulator_server_url(request)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from devstack.processes import free_port
 from devstack.redis import RedisServer
 from devstack.service_stack import RunningServices, pipeline_env, running_services, set_up_services
 from devstack.stack import MANAGE, create_topology
-from tests.conftest import EMULATOR
+from tests.conftest import emulator_server_url
 
 
 @dataclass(kw_only=True)
@@ -56,9 +56,7 @@ class Stack(RunningServices):
 def stack(request: pytest.FixtureRequest, redis_server: RedisServer, tmp_path_factory) -> Iterator[Stack]:
     """One stack for the package: its tests use people and departments of their own, and the test
     that stops the relay starts it again (each module's own stack cost ~25 s to start)."""
-    emulator_url = request.getfixturevalue(
-        "localstack_server" if EMULATOR == "localstack" else "moto_server"
-    ).url
+    emulator_url = emulator_server_url(request)
     workdir: Path = tmp_path_factory.mktemp("stack")
     hr_port, users_port = free_port(), free_port()
     env = pipeline_env(
